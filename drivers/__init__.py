@@ -1,0 +1,1 @@
+"""Hardware and protocol libraries of storegw; usable without the daemon and never importing ``gateway``."""
