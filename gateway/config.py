@@ -253,7 +253,7 @@ def render_docs() -> str:
         out += [f"## [{name}]", "", (cls.__doc__ or "").strip(), "", "| option | type | default | meaning |", "|---|---|---|---|"]
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
             tname = getattr(hints[f.name], "__name__", str(hints[f.name]))
             bounds = []
             if "min" in f.metadata:

@@ -28,7 +28,14 @@ import sqlite_utils
 
 from gateway.bus import Bus
 from gateway.errors import GatewayError
-from gateway.ledger.journal import GENESIS_HASH, JournalEntry, VerifyResult, canonical_json, entry_hash, verify_rows
+from gateway.ledger.journal import (
+    GENESIS_HASH,
+    JournalEntry,
+    VerifyResult,
+    canonical_json,
+    entry_hash,
+    verify_rows,
+)
 
 log = logging.getLogger(__name__)
 

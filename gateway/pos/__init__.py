@@ -1,0 +1,1 @@
+"""Business services of the till: catalog and prices, carts and sales, payments, cash, reports."""

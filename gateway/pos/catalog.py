@@ -1,0 +1,275 @@
+"""Product catalog: products with GTIN/PLU codes, gross price in cents, VAT id, unit; import and search.
+
+The catalog is master data, not store state: imports and HQ price pushes replace rows in
+``products`` and leave one summarising journal entry (``catalog.imported``) for the audit trail.
+Name search uses an FTS5 index (prefix queries) so a million products still answer in
+milliseconds; code lookups use the primary key.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gateway.errors import BadRequest, NotFound
+from gateway.ledger import Ledger, Txn
+from gateway.ledger.store import now_iso
+from gateway.pos.money import VAT_RATES_BP
+
+SCHEMA = [
+    """
+    CREATE TABLE IF NOT EXISTS products (
+        code TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        vat_id INTEGER NOT NULL,
+        price INTEGER NOT NULL,
+        unit TEXT NOT NULL CHECK (unit IN ('piece', 'kg')),
+        grp TEXT NOT NULL DEFAULT '',
+        updated TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS products_grp ON products(grp);
+    CREATE TABLE IF NOT EXISTS product_codes (code TEXT PRIMARY KEY, product TEXT NOT NULL);
+    CREATE INDEX IF NOT EXISTS product_codes_product ON product_codes(product);
+    CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(name, content='products', content_rowid='rowid');
+    CREATE TRIGGER IF NOT EXISTS products_ai AFTER INSERT ON products BEGIN
+        INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
+    END;
+    CREATE TRIGGER IF NOT EXISTS products_ad AFTER DELETE ON products BEGIN
+        INSERT INTO products_fts(products_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
+    END;
+    CREATE TRIGGER IF NOT EXISTS products_au AFTER UPDATE ON products BEGIN
+        INSERT INTO products_fts(products_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
+        INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
+    END;
+    """,
+]
+
+CODE_RE = re.compile(r"^[0-9A-Za-z-]{1,32}$")
+MAX_PRICE = 100_000_000
+
+
+def gtin_check_ok(code: str) -> bool:
+    """True when the last digit of a GTIN-8/12/13/14 is its GS1 mod-10 check digit."""
+    digits = [int(c) for c in code]
+    body, check = digits[:-1], digits[-1]
+    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """One sellable product; ``price`` is gross cents per piece or per kg."""
+
+    code: str
+    name: str
+    vat_id: int
+    price: int
+    unit: str
+    group: str = ""
+    codes: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """API form (``code``, ``name``, ``price``, ``vat_id``, ``unit``, ``group``)."""
+        d = asdict(self)
+        d["codes"] = list(self.codes)
+        return d
+
+
+@dataclass
+class ImportResult:
+    """Outcome of a catalog import."""
+
+    imported: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"imported": self.imported, "errors": [{"line": n, "error": e} for n, e in self.errors], "sha256": self.sha256}
+
+
+def validate_product(raw: dict[str, Any]) -> Product:
+    """Build a product from a loosely typed record; raises BadRequest naming the field."""
+
+    def need(key: str) -> Any:
+        v = raw.get(key)
+        if v is None or v == "":
+            raise BadRequest(f"missing field '{key}'")
+        return v
+
+    code = str(need("code")).strip()
+    if not CODE_RE.match(code):
+        raise BadRequest(f"code {code!r} must be 1-32 letters, digits or '-'")
+    if code.isdigit() and len(code) in (8, 12, 13, 14) and not gtin_check_ok(code):
+        raise BadRequest(f"code {code} has a wrong GTIN check digit")
+    name = str(need("name")).strip()
+    if not 1 <= len(name) <= 200:
+        raise BadRequest("name must be 1-200 characters")
+    vat_id = _int(need("vat_id"), "vat_id")
+    if vat_id not in VAT_RATES_BP:
+        raise BadRequest(f"vat_id {vat_id} is not a DSFinV-K VAT id ({', '.join(map(str, VAT_RATES_BP))})")
+    price = _int(need("price"), "price")
+    if not 0 <= price <= MAX_PRICE:
+        raise BadRequest(f"price {price} must be 0..{MAX_PRICE} cents")
+    unit = str(raw.get("unit") or "piece").strip()
+    if unit not in ("piece", "kg"):
+        raise BadRequest(f"unit {unit!r} must be 'piece' or 'kg'")
+    group = str(raw.get("group") or "").strip()[:64]
+    extra = raw.get("codes") or ()
+    if isinstance(extra, str):
+        extra = [c for c in re.split(r"[ ;|]", extra) if c]
+    codes = tuple(str(c).strip() for c in extra)
+    for c in codes:
+        if not CODE_RE.match(c):
+            raise BadRequest(f"extra code {c!r} is invalid")
+    return Product(code, name, vat_id, price, unit, group, codes)
+
+
+def _int(v: Any, key: str) -> int:
+    if isinstance(v, bool):
+        raise BadRequest(f"{key} must be an integer")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and re.fullmatch(r"-?\d{1,15}", v.strip()):
+        return int(v.strip())
+    raise BadRequest(f"{key} must be an integer (cents for prices), got {v!r}")
+
+
+def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield ``(line, record)`` from a CSV or JSON file; a string record is a parse error."""
+    data = path.read_bytes()
+    text = data.decode("utf-8-sig")
+    if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as err:
+            yield err.lineno, f"invalid JSON: {err.msg}"
+            return
+        items = doc.get("products") if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
+            yield 1, "JSON must be a list of products or {\"products\": [...]}"
+            return
+        for i, item in enumerate(items, start=1):
+            yield i, item if isinstance(item, dict) else f"item {i} is not an object"
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    for rec in reader:
+        line = reader.line_num
+        if None in rec:
+            yield line, "too many columns"
+            continue
+        yield line, dict(rec)
+
+
+class Catalog:
+    """Product lookups on the ledger's read connection; writes through the ledger's writer."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        ledger.add_migrations("catalog", list(SCHEMA))
+
+    @staticmethod
+    def _from_row(row: tuple[Any, ...]) -> Product:
+        code, name, vat_id, price, unit, grp = row
+        return Product(code, name, vat_id, price, unit, grp)
+
+    def lookup(self, code: str, conn: sqlite3.Connection | None = None) -> Product:
+        """The product for a primary or extra code; raises NotFound."""
+        c = conn or self.ledger.reader
+        row = c.execute("SELECT code, name, vat_id, price, unit, grp FROM products WHERE code=?", (code,)).fetchone()
+        if row is None:
+            alias = c.execute("SELECT product FROM product_codes WHERE code=?", (code,)).fetchone()
+            if alias:
+                row = c.execute("SELECT code, name, vat_id, price, unit, grp FROM products WHERE code=?", alias).fetchone()
+        if row is None:
+            raise NotFound(f"unknown product code {code!r}", code_value=code)
+        return self._from_row(row)
+
+    def search(self, q: str, limit: int = 20) -> list[Product]:
+        """Products whose code starts with ``q`` (digits) or whose name has words starting with ``q``."""
+        q = q.strip()
+        limit = max(1, min(limit, 100))
+        c = self.ledger.reader
+        if not q:
+            rows = c.execute("SELECT code, name, vat_id, price, unit, grp FROM products ORDER BY code LIMIT ?", (limit,)).fetchall()
+            return [self._from_row(r) for r in rows]
+        if q.isdigit():
+            rows = c.execute(
+                "SELECT code, name, vat_id, price, unit, grp FROM products WHERE code >= ? AND code < ? ORDER BY code LIMIT ?",
+                (q, q + "\x7f", limit),
+            ).fetchall()
+            if rows:
+                return [self._from_row(r) for r in rows]
+        tokens = re.findall(r"\w+", q)
+        if not tokens:
+            return []
+        match = " AND ".join('"' + t.replace('"', "") + '"*' for t in tokens)
+        rows = c.execute(
+            "SELECT p.code, p.name, p.vat_id, p.price, p.unit, p.grp FROM products_fts f "
+            "JOIN products p ON p.rowid = f.rowid WHERE products_fts MATCH ? LIMIT ?",
+            (match, limit),
+        ).fetchall()
+        return [self._from_row(r) for r in rows]
+
+    def count(self) -> int:
+        """Number of products."""
+        return int(self.ledger.query_one("SELECT COUNT(*) FROM products") or 0)
+
+    @staticmethod
+    def upsert(txn: Txn, products: Iterable[Product]) -> int:
+        """Insert or replace products inside a write transaction; returns how many."""
+        now = now_iso()
+        n = 0
+        for p in products:
+            txn.execute(
+                "INSERT INTO products(code, name, vat_id, price, unit, grp, updated) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT(code) DO UPDATE SET name=excluded.name, vat_id=excluded.vat_id, price=excluded.price, "
+                "unit=excluded.unit, grp=excluded.grp, updated=excluded.updated",
+                (p.code, p.name, p.vat_id, p.price, p.unit, p.group, now),
+            )
+            for c in p.codes:
+                txn.execute("INSERT OR REPLACE INTO product_codes(code, product) VALUES (?, ?)", (c, p.code))
+            n += 1
+        return n
+
+    def import_file(self, path: Path, dry_run: bool = False) -> ImportResult:
+        """Validate every record of a CSV/JSON file, import the valid ones, report bad ones by line."""
+        result = ImportResult(sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        good: list[Product] = []
+        seen: set[str] = set()
+        for line, rec in read_records(path):
+            if isinstance(rec, str):
+                result.errors.append((line, rec))
+                continue
+            try:
+                p = validate_product(rec)
+            except BadRequest as err:
+                result.errors.append((line, err.detail))
+                continue
+            if p.code in seen:
+                result.errors.append((line, f"duplicate code {p.code}"))
+                continue
+            seen.add(p.code)
+            good.append(p)
+        if dry_run or not good:
+            return result
+
+        def fn(txn: Txn) -> int:
+            n = self.upsert(txn, good)
+            txn.append(
+                "catalog.imported",
+                "catalog",
+                {"source": path.name, "sha256": result.sha256, "products": n, "rejected": len(result.errors)},
+            )
+            return n
+
+        result.imported = self.ledger.write_sync(fn)
+        return result

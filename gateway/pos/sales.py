@@ -1,0 +1,388 @@
+"""Finishing sales, voids (storno), returns, cash deposits/withdrawals and the X report.
+
+Finishing is the money path: price the lines, settle the payments (change only from cash), charge
+non-cash methods, let the fiscal hooks sign, then ONE ledger transaction assigns the receipt number,
+appends the receipt entry (projections update stock, cash, counters in the same transaction) and
+stores the idempotency record. Only after that commit is the sale acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.config import PosConfig
+from gateway.errors import BadRequest, Conflict, GatewayError, NotFound
+from gateway.idempotency import IdemKey, IdempotencyStore
+from gateway.ledger import Ledger, Txn
+from gateway.pos.carts import cart_view, check_qty, load_cart
+from gateway.pos.catalog import Catalog
+from gateway.pos.money import div_round, vat_split
+from gateway.pos.payments import PaymentRegistry
+from gateway.pos.pricing import price_line, settle, totals
+
+log = logging.getLogger(__name__)
+
+SignHook = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
+AfterHook = Callable[[dict[str, Any]], Awaitable[None]]
+MAX_LINES = 500
+MAX_PAYMENTS = 20
+
+
+def _next_receipt_no(txn: Txn) -> int:
+    v = txn.one("SELECT value FROM counters WHERE name='receipt'")
+    return int(v or 0) + 1
+
+
+def _receipt_entry(conn: Any, receipt_no: int) -> tuple[str, dict[str, Any], int | None]:
+    row = conn.execute("SELECT r.seq, r.voided_by FROM receipts r WHERE r.receipt_no=?", (receipt_no,)).fetchone()
+    if row is None:
+        raise NotFound(f"no receipt {receipt_no}")
+    seq, voided_by = row
+    jrow = conn.execute("SELECT type, payload FROM journal WHERE seq=?", (seq,)).fetchone()
+    return jrow[0], json.loads(jrow[1]), voided_by
+
+
+class SaleService:
+    """Sales, voids, returns and cash movements; see the module docstring for the commit rules."""
+
+    def __init__(self, ledger: Ledger, catalog: Catalog, payments: PaymentRegistry, idem: IdempotencyStore, cfg: PosConfig) -> None:
+        self.ledger = ledger
+        self.catalog = catalog
+        self.payments = payments
+        self.idem = idem
+        self.cfg = cfg
+        self.sign_hooks: list[SignHook] = []
+        self.after_hooks: list[AfterHook] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _check_payments(self, payments: Any, refund: bool = False) -> list[dict[str, Any]]:
+        if not isinstance(payments, list) or not payments:
+            raise BadRequest("payments must be a non-empty list", field="payments")
+        if len(payments) > MAX_PAYMENTS:
+            raise BadRequest(f"at most {MAX_PAYMENTS} payments", field="payments")
+        out: list[dict[str, Any]] = []
+        for i, p in enumerate(payments):
+            if not isinstance(p, dict):
+                raise BadRequest(f"payments[{i}] must be an object", field="payments")
+            method = p.get("method")
+            if not isinstance(method, str):
+                raise BadRequest(f"payments[{i}].method must be a string", field="payments")
+            self.payments.get(method)
+            amount = p.get("amount")
+            if isinstance(amount, bool) or not isinstance(amount, int):
+                raise BadRequest(f"payments[{i}].amount must be an integer number of cents", field="payments")
+            if not 0 < amount <= self.cfg.max_amount_cents:
+                raise BadRequest(f"payments[{i}].amount must be 1..{self.cfg.max_amount_cents} cents", field="payments")
+            out.append({"method": method, "amount": amount})
+        if sum(p["amount"] for p in out) > self.cfg.max_amount_cents:
+            raise BadRequest("payments exceed the largest allowed amount", field="payments")
+        return out
+
+    def price_lines(self, lines: Any, conn: Any = None) -> list[dict[str, Any]]:
+        """Price one-shot sale lines ``[{"code", "qty"|"weight_g"}]``."""
+        if not isinstance(lines, list) or not lines:
+            raise BadRequest("lines must be a non-empty list", field="lines")
+        if len(lines) > MAX_LINES:
+            raise BadRequest(f"at most {MAX_LINES} lines", field="lines")
+        priced = []
+        for i, raw in enumerate(lines, start=1):
+            if not isinstance(raw, dict):
+                raise BadRequest(f"lines[{i - 1}] must be an object", field="lines")
+            code = raw.get("code")
+            if not isinstance(code, str) or not code:
+                raise BadRequest(f"lines[{i - 1}].code must be a non-empty string", field="lines")
+            qty, w = check_qty(self.cfg, raw.get("qty"), raw.get("weight_g"), str(raw.get("weight_source", "")))
+            priced.append(price_line(i, self.catalog.lookup(code, conn), qty, w, str(raw.get("weight_source", ""))))
+        return priced
+
+    async def _sign(self, kind: str, draft: dict[str, Any]) -> None:
+        for hook in self.sign_hooks:
+            extra = await hook(kind, draft)
+            if extra:
+                draft.update(extra)
+
+    async def _after(self, receipt: dict[str, Any]) -> None:
+        for hook in self.after_hooks:
+            try:
+                await hook(receipt)
+            except Exception:
+                log.exception("post-receipt hook failed for receipt %s", receipt.get("receipt_no"))
+
+    async def _commit(self, type_: str, draft: dict[str, Any], idem: IdemKey | None,
+                      check: Callable[[Txn], None] | None = None) -> dict[str, Any]:
+        def fn(txn: Txn) -> dict[str, Any]:
+            if idem is not None:
+                prior = self.idem.lookup(idem, txn.conn)
+                if prior is not None:
+                    return prior[1]
+            if check is not None:
+                check(txn)
+            receipt = dict(draft, receipt_no=_next_receipt_no(txn))
+            entry = txn.append(type_, f"receipt:{receipt['receipt_no']}", receipt)
+            receipt["seq"] = entry.seq
+            receipt["ts"] = entry.ts
+            if idem is not None:
+                self.idem.record(txn, idem, 201, receipt, entry.seq)
+            return receipt
+
+        receipt = await self.ledger.write(fn)
+        await self._after(receipt)
+        return receipt
+
+    async def _charge(self, recorded: list[dict[str, Any]], ref: str) -> None:
+        done: list[dict[str, Any]] = []
+        try:
+            for p in recorded:
+                method = self.payments.get(p["method"])
+                if not method.is_cash:
+                    details = await method.charge(p["amount"], ref)
+                    if details:
+                        p["details"] = details
+                    done.append(p)
+        except GatewayError:
+            for p in done:
+                try:
+                    await self.payments.get(p["method"]).refund(p["amount"], ref, p)
+                except Exception:
+                    log.exception("could not reverse payment %s after a failed sale %s", p, ref)
+            raise
+
+    # ------------------------------------------------------------------ sales
+
+    async def finish(self, *, cashier: str, payments: Any, cart_id: str | None = None, lines: Any = None,
+                     idem: IdemKey | None = None, training: bool | None = None) -> dict[str, Any]:
+        """Finish a sale from a cart or from one-shot lines; returns the committed receipt."""
+        if idem is not None:
+            async with self.idem.lock(idem):
+                prior = self.idem.lookup(idem)
+                if prior is not None:
+                    return prior[1]
+                return await self._finish(cashier, payments, cart_id, lines, idem, training)
+        return await self._finish(cashier, payments, cart_id, lines, idem, training)
+
+    async def _finish(self, cashier: str, payments: Any, cart_id: str | None, lines: Any,
+                      idem: IdemKey | None, training: bool | None) -> dict[str, Any]:
+        pays = self._check_payments(payments)
+        if cart_id is not None:
+            state, _, data = load_cart(self.ledger.reader, cart_id)
+            if state != "open":
+                raise Conflict(f"cart {cart_id} is {state}", state=state)
+            view = cart_view(cart_id, state, cashier, data)
+            priced, tot = view["lines"], view["totals"]
+            if not any(not ln.get("voided") for ln in priced):
+                raise BadRequest("the cart has no lines")
+        else:
+            priced = self.price_lines(lines)
+            tot = totals(priced)
+        if tot["gross"] > self.cfg.max_amount_cents:
+            raise BadRequest("the sale total exceeds the largest allowed amount")
+        recorded, change = settle(tot["gross"], pays, self.payments.cash_names)
+        draft: dict[str, Any] = {
+            "kind": "sale",
+            "cashier": cashier,
+            "lines": priced,
+            "totals": tot,
+            "payments": recorded,
+            "change": change,
+            "training": self.cfg.training if training is None else training,
+        }
+        if cart_id:
+            draft["cart_id"] = cart_id
+        ref = idem.key if idem else (cart_id or "")
+        await self._charge(recorded, ref)
+        await self._sign("sale", draft)
+
+        def check(txn: Txn) -> None:
+            if cart_id is not None:
+                st, _, _ = load_cart(txn.conn, cart_id)
+                if st != "open":
+                    raise Conflict(f"cart {cart_id} is {st}", state=st)
+
+        return await self._commit("sale.finished", draft, idem, check)
+
+    def receipt(self, receipt_no: int) -> dict[str, Any]:
+        """A committed receipt by number."""
+        type_, payload, voided_by = _receipt_entry(self.ledger.reader, receipt_no)
+        return dict(payload, type=type_, voided_by=voided_by)
+
+    async def void(self, receipt_no: int, *, cashier: str, reason: str = "", idem: IdemKey | None = None) -> dict[str, Any]:
+        """Cancel a whole sale receipt with a negative receipt referencing it (storno)."""
+        if idem is not None:
+            async with self.idem.lock(idem):
+                prior = self.idem.lookup(idem)
+                if prior is not None:
+                    return prior[1]
+                return await self._void(receipt_no, cashier, reason, idem)
+        return await self._void(receipt_no, cashier, reason, idem)
+
+    async def _void(self, receipt_no: int, cashier: str, reason: str, idem: IdemKey | None) -> dict[str, Any]:
+        type_, orig, voided_by = _receipt_entry(self.ledger.reader, receipt_no)
+        if type_ != "sale.finished":
+            raise Conflict(f"receipt {receipt_no} is not a sale and cannot be voided")
+        if voided_by:
+            raise Conflict(f"receipt {receipt_no} was already voided by receipt {voided_by}")
+        if self.ledger.query_one("SELECT COUNT(*) FROM returned_qty WHERE receipt_no=?", (receipt_no,)):
+            raise Conflict(f"receipt {receipt_no} has returns; return the rest instead of voiding")
+        lines = [_negate_line(ln) for ln in orig["lines"] if not ln.get("voided")]
+        payments = [dict(p, amount=-p["amount"]) for p in orig["payments"]]
+        for p in payments:
+            p.pop("tendered", None)
+        for p in orig["payments"]:
+            m = self.payments.get(p["method"])
+            if not m.is_cash:
+                await m.refund(p["amount"], f"void:{receipt_no}", p)
+        draft: dict[str, Any] = {
+            "kind": "void", "original": receipt_no, "cashier": cashier, "reason": reason[:200], "lines": lines,
+            "totals": _negate_totals(orig["totals"]), "payments": payments, "change": 0, "training": orig.get("training", False),
+        }
+        await self._sign("void", draft)
+
+        def check(txn: Txn) -> None:
+            _, _, vb = _receipt_entry(txn.conn, receipt_no)
+            if vb:
+                raise Conflict(f"receipt {receipt_no} was already voided by receipt {vb}")
+
+        return await self._commit("sale.voided", draft, idem, check)
+
+    async def return_items(self, receipt_no: int, items: Any, *, cashier: str, refund_method: str = "cash",
+                           idem: IdemKey | None = None) -> dict[str, Any]:
+        """Return lines of a sale receipt (``[{"line", "qty"|"weight_g"}]``), refunding to ``refund_method``."""
+        if idem is not None:
+            async with self.idem.lock(idem):
+                prior = self.idem.lookup(idem)
+                if prior is not None:
+                    return prior[1]
+                return await self._return(receipt_no, items, cashier, refund_method, idem)
+        return await self._return(receipt_no, items, cashier, refund_method, idem)
+
+    async def _return(self, receipt_no: int, items: Any, cashier: str, refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
+        type_, orig, voided_by = _receipt_entry(self.ledger.reader, receipt_no)
+        if type_ != "sale.finished" or voided_by:
+            raise Conflict(f"receipt {receipt_no} is not an open sale")
+        if not isinstance(items, list) or not items:
+            raise BadRequest("items must be a non-empty list", field="items")
+        method = self.payments.get(refund_method)
+        by_no = {ln["line"]: ln for ln in orig["lines"] if not ln.get("voided")}
+        wanted: dict[int, int] = {}
+        for i, it in enumerate(items):
+            if not isinstance(it, dict) or isinstance(it.get("line"), bool) or not isinstance(it.get("line"), int):
+                raise BadRequest(f"items[{i}].line must be an integer", field="items")
+            ln = by_no.get(it["line"])
+            if ln is None:
+                raise BadRequest(f"receipt {receipt_no} has no line {it['line']}", field="items")
+            if ln["unit"] == "kg":
+                q = it.get("weight_g", ln["qty_milli"])
+            else:
+                q = it.get("qty", ln["qty_milli"] // 1000)
+                if isinstance(q, int) and not isinstance(q, bool):
+                    q *= 1000
+            if isinstance(q, bool) or not isinstance(q, int) or q <= 0:
+                raise BadRequest(f"items[{i}] quantity must be a positive integer", field="items")
+            wanted[it["line"]] = wanted.get(it["line"], 0) + q
+
+        def build(conn: Any) -> list[dict[str, Any]]:
+            already = dict(conn.execute("SELECT line, qty_milli FROM returned_qty WHERE receipt_no=?", (receipt_no,)).fetchall())
+            out = []
+            for line_no, q in sorted(wanted.items()):
+                ln = by_no[line_no]
+                left = ln["qty_milli"] - already.get(line_no, 0)
+                if q > left:
+                    raise Conflict(f"line {line_no}: only {left} thousandths left to return", line=line_no)
+                # Refund the paid share of the line (after discounts), pro rata; the last part
+                # returned takes the remainder so the sum never exceeds what was paid.
+                if q == left:
+                    refunded_before = div_round(ln["total"] * already.get(line_no, 0), ln["qty_milli"])
+                    amount = ln["total"] - refunded_before
+                else:
+                    amount = div_round(ln["total"] * q, ln["qty_milli"])
+                out.append({**_negate_line(ln), "original_line": line_no, "qty_milli": -q, "total": -amount,
+                            "amount": -amount, "gross": -amount, "discount": 0, "share": 0})
+                if ln["unit"] == "kg":
+                    out[-1]["weight_g"] = -q
+                else:
+                    out[-1]["qty"] = -(q // 1000)
+            return out
+
+        lines = build(self.ledger.reader)
+        refund_total = -sum(ln["total"] for ln in lines)
+        details = await method.refund(refund_total, f"return:{receipt_no}", None)
+        payment: dict[str, Any] = {"method": refund_method, "amount": -refund_total}
+        if details:
+            payment["details"] = details
+        draft: dict[str, Any] = {
+            "kind": "return", "original": receipt_no, "cashier": cashier, "lines": lines,
+            "totals": _totals_of(lines), "payments": [payment], "change": 0, "training": orig.get("training", False),
+        }
+        await self._sign("return", draft)
+
+        def check(txn: Txn) -> None:
+            fresh = build(txn.conn)
+            if [ln["total"] for ln in fresh] != [ln["total"] for ln in lines]:
+                raise Conflict("the receipt changed while returning; retry")
+
+        return await self._commit("sale.returned", draft, idem, check)
+
+    async def cash_move(self, kind: str, amount: Any, *, cashier: str, reason: str = "", idem: IdemKey | None = None) -> dict[str, Any]:
+        """A cash deposit (Einlage) or withdrawal (Entnahme) with its own receipt number."""
+        if kind not in ("deposit", "withdrawal"):
+            raise BadRequest("kind must be deposit or withdrawal")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= self.cfg.max_amount_cents:
+            raise BadRequest(f"amount must be 1..{self.cfg.max_amount_cents} cents", field="amount")
+        if idem is not None:
+            async with self.idem.lock(idem):
+                prior = self.idem.lookup(idem)
+                if prior is not None:
+                    return prior[1]
+                return await self._cash_move(kind, amount, cashier, reason, idem)
+        return await self._cash_move(kind, amount, cashier, reason, idem)
+
+    async def _cash_move(self, kind: str, amount: int, cashier: str, reason: str, idem: IdemKey | None) -> dict[str, Any]:
+        draft: dict[str, Any] = {"kind": kind, "amount": amount, "cashier": cashier, "reason": str(reason)[:200],
+                                 "training": self.cfg.training}
+        await self._sign(kind, draft)
+
+        def check(txn: Txn) -> None:
+            if kind == "withdrawal":
+                bal = int(txn.one("SELECT balance FROM cash_balance WHERE id=1") or 0)
+                if amount > bal:
+                    raise Conflict(f"withdrawal {amount} exceeds the cash balance {bal}", balance=bal)
+
+        return await self._commit(f"cash.{kind}", draft, idem, check)
+
+    def cash_balance(self) -> int:
+        """Cash in the drawer according to the ledger, in cents."""
+        return int(self.ledger.query_one("SELECT balance FROM cash_balance WHERE id=1") or 0)
+
+
+def _negate_line(ln: dict[str, Any]) -> dict[str, Any]:
+    out = dict(ln)
+    for k in ("qty_milli", "gross", "discount", "amount", "share", "total"):
+        if k in out:
+            out[k] = -out[k]
+    if "qty" in out:
+        out["qty"] = -out["qty"]
+    if "weight_g" in out:
+        out["weight_g"] = -out["weight_g"]
+    out["original_line"] = ln["line"]
+    return out
+
+
+def _negate_totals(t: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "gross": -t["gross"], "net": -t["net"], "vat": -t["vat"], "discount": -t["discount"],
+        "by_vat": [{**v, "gross": -v["gross"], "net": -v["net"], "vat": -v["vat"]} for v in t["by_vat"]],
+    }
+
+
+def _totals_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    by_vat: dict[int, int] = {}
+    for ln in lines:
+        by_vat[ln["vat_id"]] = by_vat.get(ln["vat_id"], 0) + ln["total"]
+    splits = [vat_split(v, g) for v, g in sorted(by_vat.items())]
+    return {"gross": sum(s.gross for s in splits), "net": sum(s.net for s in splits), "vat": sum(s.vat for s in splits),
+            "discount": 0, "by_vat": [s.to_dict() for s in splits]}
+
