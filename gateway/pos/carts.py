@@ -99,7 +99,7 @@ class CartService:
 
         return await self.ledger.write(fn)
 
-    async def add_line(self, cart_id: str, code: str, qty: Any = None, weight_g: Any = None, weight_source: str = "") -> dict[str, Any]:
+    async def add_line(self, cart_id: str, code: Any, qty: Any = None, weight_g: Any = None, weight_source: str = "") -> dict[str, Any]:
         """Add a product by code with a quantity in pieces or a weight in grams."""
         if not isinstance(code, str) or not code:
             raise BadRequest("code must be a non-empty string", field="code")

@@ -1,0 +1,24 @@
+"""Typed application keys shared by the HTTP handlers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
+
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+MAX_BODY: web.AppKey[int] = web.AppKey("max_body_key")
+
+
+def gw(request: web.Request) -> Gateway:
+    """The gateway behind a request."""
+    return request.app[GATEWAY]
+
+
+def client_name(request: web.Request) -> str:
+    """Name of the authenticated client."""
+    c: Any = request.get("client")
+    return str(c.name) if c is not None else "anonymous"
