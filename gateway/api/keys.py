@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MAX_BODY: web.AppKey[int] = web.AppKey("max_body_key")
+CLIENT: web.RequestKey[Any] = web.RequestKey("client")
 
 
 def gw(request: web.Request) -> Gateway:
@@ -20,5 +21,5 @@ def gw(request: web.Request) -> Gateway:
 
 def client_name(request: web.Request) -> str:
     """Name of the authenticated client."""
-    c: Any = request.get("client")
+    c: Any = request.get(CLIENT)
     return str(c.name) if c is not None else "anonymous"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.api import pos, system
-from gateway.api.keys import GATEWAY, MAX_BODY
+from gateway.api.keys import CLIENT, GATEWAY, MAX_BODY
 from gateway.api.registry import Api, Handler, Route
 from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, PayloadTooLarge
 
@@ -68,7 +68,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if route is not None and route.path in ("/", "/api/v1/status") and not g.config.http.status_public:
         roles = frozenset({"technician", "manager", "admin"})
     if roles is None:
-        request["client"] = None
+        request[CLIENT] = None
         return await handler(request)
     auth = request.headers.get("Authorization", "")
     token = auth[7:].strip() if auth[:7].lower() == "bearer " else None
@@ -77,7 +77,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     client = g.clients.authenticate(token)
     if client.role not in roles:
         raise Forbidden(f"role {client.role} may not {request.method} {request.path}", role=client.role)
-    request["client"] = client
+    request[CLIENT] = client
     g.metrics["http_authenticated"] += 1
     return await handler(request)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 
 from gateway.api import schemas as S
-from gateway.api.keys import gw
+from gateway.api.keys import CLIENT, gw
 from gateway.api.registry import Api, json_response, read_json
 from gateway.auth import ADMIN, ANY, SELL, TECH
 from gateway.errors import BadRequest, NotFound
@@ -65,7 +65,7 @@ async def openapi(request: web.Request) -> web.StreamResponse:
 @api.route("GET", "/api/v1/whoami", roles=ANY, summary="The calling client and its role", tag="system")
 async def whoami(request: web.Request) -> web.StreamResponse:
     """Name and role of the token."""
-    return json_response(request["client"].to_dict())
+    return json_response(request[CLIENT].to_dict())
 
 
 @api.route("GET", "/api/v1/ledger/stats", roles=TECH, summary="Ledger statistics", tag="ledger")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -119,7 +120,9 @@ class Txn:
             "INSERT INTO journal(seq, ts, type, aggregate, payload, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
             (seq, ts, type_, aggregate, body, led._last_hash, h),
         )
-        entry = JournalEntry(seq, ts, type_, aggregate, payload, led._last_hash, h)
+        # Projections get the payload exactly as stored (canonical JSON), so an incremental update
+        # and a rebuild from the journal see identical input.
+        entry = JournalEntry(seq, ts, type_, aggregate, json.loads(body), led._last_hash, h)
         led._last_seq, led._last_hash = seq, h
         for proj in led.projections:
             proj.apply(self.conn, entry)

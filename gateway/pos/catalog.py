@@ -2,8 +2,9 @@
 
 The catalog is master data, not store state: imports and HQ price pushes replace rows in
 ``products`` and leave one summarising journal entry (``catalog.imported``) for the audit trail.
-Name search uses an FTS5 index (prefix queries) so a million products still answer in
-milliseconds; code lookups use the primary key.
+Name search uses an FTS5 trigram index, so a part of a German compound word ("schoko" in
+"Vollmilchschokolade") matches and a million products still answer in milliseconds; code
+lookups use the primary key.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ SCHEMA = [
     CREATE INDEX IF NOT EXISTS products_grp ON products(grp);
     CREATE TABLE IF NOT EXISTS product_codes (code TEXT PRIMARY KEY, product TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS product_codes_product ON product_codes(product);
-    CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(name, content='products', content_rowid='rowid');
+    CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(name, content='products', content_rowid='rowid', tokenize='trigram');
     CREATE TRIGGER IF NOT EXISTS products_ai AFTER INSERT ON products BEGIN
         INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
     END;
@@ -143,6 +144,10 @@ def _int(v: Any, key: str) -> int:
     raise BadRequest(f"{key} must be an integer (cents for prices), got {v!r}")
 
 
+def _like_prefix(q: str) -> str:
+    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield ``(line, record)`` from a CSV or JSON file; a string record is a parse error."""
     data = path.read_bytes()
@@ -208,10 +213,17 @@ class Catalog:
             ).fetchall()
             if rows:
                 return [self._from_row(r) for r in rows]
-        tokens = re.findall(r"\w+", q)
+        tokens = [t for t in re.findall(r"\w+", q) if t]
         if not tokens:
             return []
-        match = " AND ".join('"' + t.replace('"', "") + '"*' for t in tokens)
+        if any(len(t) < 3 for t in tokens):
+            # Trigrams need three characters; short input matches names starting with it.
+            rows = c.execute(
+                "SELECT code, name, vat_id, price, unit, grp FROM products WHERE name LIKE ? ESCAPE '\\' LIMIT ?",
+                (_like_prefix(q), limit),
+            ).fetchall()
+            return [self._from_row(r) for r in rows]
+        match = " AND ".join('"' + t.replace('"', "") + '"' for t in tokens)
         rows = c.execute(
             "SELECT p.code, p.name, p.vat_id, p.price, p.unit, p.grp FROM products_fts f "
             "JOIN products p ON p.rowid = f.rowid WHERE products_fts MATCH ? LIMIT ?",

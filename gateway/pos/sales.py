@@ -292,13 +292,11 @@ class SaleService:
                 left = ln["qty_milli"] - already.get(line_no, 0)
                 if q > left:
                     raise Conflict(f"line {line_no}: only {left} thousandths left to return", line=line_no)
-                # Refund the paid share of the line (after discounts), pro rata; the last part
-                # returned takes the remainder so the sum never exceeds what was paid.
-                if q == left:
-                    refunded_before = div_round(ln["total"] * already.get(line_no, 0), ln["qty_milli"])
-                    amount = ln["total"] - refunded_before
-                else:
-                    amount = div_round(ln["total"] * q, ln["qty_milli"])
+                # Refund the paid share of the line (after discounts) pro rata, computed on the
+                # cumulative returned quantity so that partial returns telescope exactly to what
+                # was paid for the whole line and never exceed it.
+                done = already.get(line_no, 0)
+                amount = div_round(ln["total"] * (done + q), ln["qty_milli"]) - div_round(ln["total"] * done, ln["qty_milli"])
                 out.append({**_negate_line(ln), "original_line": line_no, "qty_milli": -q, "total": -amount,
                             "amount": -amount, "gross": -amount, "discount": 0, "share": 0})
                 if ln["unit"] == "kg":
