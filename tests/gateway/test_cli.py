@@ -1,0 +1,92 @@
+"""The storegw command line: clients, catalog import, ledger commands, demo start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from tests.conftest import free_port
+
+
+def storegw(*args: str, data: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([sys.executable, "-m", "gateway.cli", "--data-dir", str(data), *args], capture_output=True, text=True,
+                         timeout=60)
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_clients_add_list_revoke(tmp_path: Path) -> None:
+    out = storegw("clients", "add", "till-1", "--role", "cashier", data=tmp_path)
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("sgw_") and len(token) > 40
+    listing = storegw("clients", "list", data=tmp_path).stdout
+    assert "till-1\tcashier" in listing and token not in listing
+    assert token not in (tmp_path / "ledger.db").read_bytes().decode("latin-1")
+    storegw("clients", "revoke", "till-1", data=tmp_path)
+    assert "revoked" in storegw("clients", "list", data=tmp_path).stdout
+    bad = storegw("clients", "add", "x", "--role", "boss", data=tmp_path, check=False)
+    assert bad.returncode != 0
+
+
+def test_catalog_import_reports_bad_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "products.csv"
+    csv.write_text(
+        "code,name,vat_id,price,unit,group\n"
+        "4006381333931,Kugelschreiber,1,199,piece,Büro\n"
+        "4006381333932,Wrong check digit,1,199,piece,Büro\n"
+        "1001,Äpfel,2,249,kg,Obst\n"
+        "1002,Birnen,9,249,kg,Obst\n"
+        "1003,Kirschen,2,2.49,kg,Obst\n"
+        "1004,Trauben,2,349,litre,Obst\n",
+        encoding="utf-8",
+    )
+    out = storegw("catalog", "import", str(csv), data=tmp_path, check=False)
+    assert out.returncode == 2
+    result = json.loads(out.stdout)
+    assert result["imported"] == 2 and result["errors"] == 4
+    for line in (3, 5, 6, 7):
+        assert f"{csv}:{line}:" in out.stderr
+    js = tmp_path / "p.json"
+    js.write_text(json.dumps([{"code": "40084015", "name": "Kaugummi", "vat_id": 1, "price": 99}]))
+    assert json.loads(storegw("catalog", "import", str(js), data=tmp_path).stdout)["imported"] == 1
+    stats = json.loads(storegw("ledger", "stats", data=tmp_path).stdout)
+    assert stats["by_type"]["catalog.imported"] == 2
+
+
+def test_ledger_verify_and_rebuild(tmp_path: Path) -> None:
+    storegw("clients", "add", "a", "--role", "admin", data=tmp_path)
+    assert json.loads(storegw("ledger", "verify", data=tmp_path).stdout)["ok"] is True
+    assert "rebuilt" in storegw("ledger", "rebuild", data=tmp_path).stdout
+
+
+def test_demo_serves_healthz(tmp_path: Path) -> None:
+    port = free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "--data-dir", str(tmp_path), "demo", "--http-port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        body = None
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    body = json.loads(resp.read())
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert body is not None and body["status"] == "ok"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/status", timeout=2) as resp:
+            status = json.loads(resp.read())
+        assert status["demo"] is True and status["ledger"]["products"] >= 300
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "status page http://127.0.0.1:" in out and "demo token (admin): sgw_" in out
