@@ -173,7 +173,7 @@ class Gateway:
         """Devices reported by components that manage devices."""
         out: list[dict[str, Any]] = []
         for comp in self.components.values():
-            fn = getattr(comp, "devices", None)
+            fn = getattr(comp, "devices_list", None)
             if callable(fn):
                 out.extend(fn())
         return out

@@ -13,7 +13,7 @@ from gateway.demo import sample_products
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = []
+SECTION_MODULES: list[str] = ["gateway.devices.manager"]
 
 
 def import_sections() -> None:
@@ -27,6 +27,11 @@ def import_sections() -> None:
 
 def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     """Build the optional components the config asks for."""
+    from gateway.devices import api as devices_api
+    from gateway.devices.manager import DeviceManager, DevicesConfig
+
+    import_sections()
+    gw.add_component(DeviceManager(gw.config.get(DevicesConfig), gw.bus, gw.idem, gw.config.source), devices_api.api)
     del args
 
 

@@ -1,0 +1,1 @@
+"""Device manager: discovery, stable ids, roles, state, reconnect, serialised idempotent commands."""
