@@ -59,16 +59,19 @@ class Scenario:
     slow: int = 0  # extra "please wait" statuses before the result
     delay: float = 0.05  # seconds between intermediate statuses
     delivery: str = "normal"  # normal | split | merged (TCP only)
+    hold_after_result: float = 0.0  # pause after the acknowledged result, before the receipts
     card: tuple[int, str, str] = (0x05, "girocard", "************4771")
 
     @classmethod
     def parse(cls, text: str) -> Scenario:
-        """``approve``, ``decline:6C``, ``slow:3``, ``timeout``, ``split``, ``merged``, ``disconnect_*``."""
+        """``approve``, ``decline:6C``, ``slow:3``, ``timeout``, ``split``, ``merged``, ``hold:2``, ``disconnect_*``."""
         name, _, arg = text.partition(":")
         if name == "decline":
             return cls("decline", int(arg or "05", 16))
         if name == "slow":
             return cls(slow=int(arg or "3"), delay=0.5)
+        if name == "hold":
+            return cls(hold_after_result=float(arg or "2"))
         if name in ("split", "merged"):
             return cls(delivery=name)
         if name in OUTCOMES:
@@ -427,6 +430,8 @@ class ZvtSimulator:
         if scenario.outcome == "disconnect_after_result":
             await peer.hangup()
             raise _HungUp
+        if scenario.hold_after_result:
+            await asyncio.sleep(scenario.hold_after_result)
         if entry.kind != "preauth":
             await self._receipts(peer, self._receipt_lines(entry), admin=False)
         await self._complete(peer)
