@@ -14,7 +14,6 @@ from drivers.zvt.errors import (
     ZvtEncodeError,
     ZvtError,
     ZvtFramingError,
-    ZvtProtocolError,
     ZvtTimeout,
     ZvtTransmissionError,
 )
@@ -45,7 +44,6 @@ __all__ = [
     "ZvtEncodeError",
     "ZvtError",
     "ZvtFramingError",
-    "ZvtProtocolError",
     "ZvtTimeout",
     "ZvtTransmissionError",
     "decode_apdu",

@@ -58,7 +58,3 @@ class ZvtCommandRefused(ZvtError):
         super().__init__(f"terminal refused the command: {result_code:02X} {text}")
         self.result_code = result_code
         self.text = text
-
-
-class ZvtProtocolError(ZvtError):
-    """The terminal broke the conversation rules (unexpected message where another was required)."""

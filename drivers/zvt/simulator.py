@@ -18,15 +18,14 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import sys
 import tty
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from drivers.zvt.apdu import ACK, Apdu, ApduReassembler
+from drivers.zvt.apdu import ACK, Apdu
 from drivers.zvt.commands import EUR, nack
 from drivers.zvt.errors import ZvtConnectionError, ZvtDecodeError, ZvtTimeout
 from drivers.zvt.fields import BmpValue
@@ -43,6 +42,7 @@ from drivers.zvt.messages import (
 )
 from drivers.zvt.serial_link import SerialLink
 from drivers.zvt.sim_journal import AUTO_REVERSED, BOOKED, RESERVED, REVERSED, Entry, Journal
+from drivers.zvt.sim_links import Peer, SerialPeer, TcpPeer
 from drivers.zvt.tlv import TlvObject, cons, find_tag, prim
 
 log = logging.getLogger(__name__)
@@ -77,78 +77,6 @@ class Scenario:
         if name in OUTCOMES:
             return cls(name)
         raise ValueError(f"unknown scenario {text!r}")
-
-
-class _Peer(Protocol):
-    async def send(self, apdu: Apdu) -> None: ...
-    async def receive(self, limit: float | None, timer: str = "T3") -> Apdu: ...
-    async def hangup(self) -> None: ...
-    delivery: str
-
-
-class _TcpPeer:
-    """Server side of one TCP connection with fault injection for packet boundaries."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.splitter = ApduReassembler()
-        self.ready: deque[Apdu] = deque()
-        self.delivery = "normal"
-        self._held = b""
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    async def send(self, apdu: Apdu) -> None:
-        raw = apdu.encode()
-        if self.delivery == "merged" and apdu.cls == 0x80:
-            self._held += raw  # goes out in one segment with the next PT command
-            return
-        raw, self._held = self._held + raw, b""
-        if self.delivery == "split":
-            for i in range(0, len(raw), 2):
-                self.writer.write(raw[i : i + 2])
-                await self.writer.drain()
-                await asyncio.sleep(0.002)
-            return
-        self.writer.write(raw)
-        await self.writer.drain()
-
-    async def receive(self, limit: float | None, timer: str = "T3") -> Apdu:
-        try:
-            async with asyncio.timeout(limit):
-                while not self.ready:
-                    chunk = await self.reader.read(4096)
-                    if not chunk:
-                        raise ZvtConnectionError("ECR closed the connection")
-                    self.ready.extend(self.splitter.feed(chunk))
-        except TimeoutError:
-            raise ZvtTimeout("ECR did not answer", timer) from None
-        except OSError as err:
-            raise ZvtConnectionError(str(err)) from err
-        return self.ready.popleft()
-
-    async def hangup(self) -> None:
-        self.writer.close()
-        with contextlib.suppress(OSError):
-            await self.writer.wait_closed()
-
-
-class _SerialPeer:
-    """Server side of the pty: a hang-up means the simulated terminal goes silent."""
-
-    def __init__(self, link: SerialLink) -> None:
-        self.link = link
-        self.delivery = "normal"
-
-    async def send(self, apdu: Apdu) -> None:
-        await self.link.send(apdu)
-
-    async def receive(self, limit: float | None, timer: str = "T3") -> Apdu:
-        return await self.link.receive(limit, timer)
-
-    async def hangup(self) -> None:
-        return None
 
 
 class _Aborted(Exception):
@@ -187,7 +115,7 @@ class ZvtSimulator:
         self._links: list[SerialLink] = []
         self._fds: list[int] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._peers: set[_TcpPeer] = set()
+        self._peers: set[TcpPeer] = set()
 
     def push(self, *scenarios: Scenario | str) -> None:
         """Queue scenarios for the next transactions (strings as in ``Scenario.parse``)."""
@@ -213,7 +141,7 @@ class ZvtSimulator:
         link = SerialLink(master)
         link.start()
         self._links.append(link)
-        self._spawn(self._serve(_SerialPeer(link)))
+        self._spawn(self._serve(SerialPeer(link)))
         return os.ttyname(slave)
 
     async def stop(self) -> None:
@@ -249,7 +177,7 @@ class ZvtSimulator:
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        peer = _TcpPeer(reader, writer)
+        peer = TcpPeer(reader, writer)
         self._peers.add(peer)
         try:
             await self._serve(peer)
@@ -257,7 +185,7 @@ class ZvtSimulator:
             self._peers.discard(peer)
             await peer.hangup()
 
-    async def _serve(self, peer: _Peer) -> None:
+    async def _serve(self, peer: Peer) -> None:
         while True:
             try:
                 apdu = await peer.receive(None)
@@ -268,16 +196,16 @@ class ZvtSimulator:
             try:
                 await self._handle(peer, apdu)
             except _HungUp:
-                if isinstance(peer, _TcpPeer):
+                if isinstance(peer, TcpPeer):
                     return
             except (ZvtConnectionError, ZvtTimeout) as err:
                 log.info("ECR gone during a command: %s", err)
-                if isinstance(peer, _TcpPeer):
+                if isinstance(peer, TcpPeer):
                     return
 
     # ---- conversation helpers -----------------------------------------------------------------
 
-    async def _pt_send(self, peer: _Peer, apdu: Apdu) -> Apdu:
+    async def _pt_send(self, peer: Peer, apdu: Apdu) -> Apdu:
         """Send a PT command and wait for the ECR's response; a 06 B0 meanwhile is acknowledged."""
         await peer.send(apdu)
         while True:
@@ -287,7 +215,7 @@ class ZvtSimulator:
                 continue
             return reply
 
-    async def _wait(self, peer: _Peer, seconds: float | None) -> None:
+    async def _wait(self, peer: Peer, seconds: float | None) -> None:
         """Let time pass like a terminal waiting for the card; raises ``_Aborted`` on 06 B0."""
         try:
             reply = await peer.receive(seconds, "wait")
@@ -298,15 +226,15 @@ class ZvtSimulator:
             raise _Aborted
         log.warning("ECR sent %s while the terminal is master; ignored", reply)
 
-    async def _finish_abort(self, peer: _Peer, code: int) -> None:
+    async def _finish_abort(self, peer: Peer, code: int) -> None:
         await self._pt_send(peer, build_pt_abort(code))
 
-    async def _complete(self, peer: _Peer, fields: list[tuple[int, BmpValue]] | None = None) -> None:
+    async def _complete(self, peer: Peer, fields: list[tuple[int, BmpValue]] | None = None) -> None:
         await self._pt_send(peer, build_completion(fields))
 
     # ---- dispatcher ---------------------------------------------------------------------------
 
-    async def _handle(self, peer: _Peer, apdu: Apdu) -> None:
+    async def _handle(self, peer: Peer, apdu: Apdu) -> None:
         try:
             d = decode_message(apdu)
         except ZvtDecodeError as err:
@@ -338,7 +266,7 @@ class ZvtSimulator:
         else:
             await peer.send(nack(0x83))
 
-    async def _registration(self, peer: _Peer, d: Decoded) -> None:
+    async def _registration(self, peer: Peer, d: Decoded) -> None:
         await peer.send(ACK)
         currency = int(d.positional.get("currency_code", EUR))
         if currency != EUR:
@@ -352,7 +280,7 @@ class ZvtSimulator:
     def _intermediate_on(self) -> bool:
         return bool(self.config_byte & 0x08)
 
-    async def _card_phase(self, peer: _Peer, scenario: Scenario) -> None:
+    async def _card_phase(self, peer: Peer, scenario: Scenario) -> None:
         """Intermediate statuses of a card transaction according to the scenario."""
         peer.delivery = scenario.delivery
         await peer.send(ACK)
@@ -368,7 +296,7 @@ class ZvtSimulator:
             await peer.hangup()
             raise _HungUp
 
-    async def _payment(self, peer: _Peer, d: Decoded) -> None:
+    async def _payment(self, peer: Peer, d: Decoded) -> None:
         scenario = self._next()
         kind = {0x01: "payment", 0x31: "refund", 0x22: "preauth"}[d.apdu.instr]
         amount = d.bmp(0x04)
@@ -388,7 +316,7 @@ class ZvtSimulator:
         entry = self.journal.new_entry(kind, amount, cur, scenario.card)
         await self._result(peer, entry, RESERVED if kind == "preauth" else BOOKED, scenario)
 
-    async def _decline(self, peer: _Peer, code: int) -> None:
+    async def _decline(self, peer: Peer, code: int) -> None:
         info = build_status_information(
             [(0x27, code), (0x29, self.config.terminal_id), (0x3C, "Abgelehnt")],
             [cons(0x24, prim(0x07, b"Abgelehnt"))],
@@ -418,7 +346,7 @@ class ZvtSimulator:
             fields.insert(4, (0x37, entry.original_trace))
         return fields, [cons(0x2F, prim(0x1F10, b"\x02"), prim(0x1F12, b"\x02"))]
 
-    async def _result(self, peer: _Peer, entry: Entry, state: str, scenario: Scenario) -> None:
+    async def _result(self, peer: Peer, entry: Entry, state: str, scenario: Scenario) -> None:
         """Status-Information (commit point), receipts, Completion."""
         fields, tlv = self._status_fields(entry)
         reply = await self._pt_send(peer, build_status_information(fields, tlv))
@@ -448,7 +376,7 @@ class ZvtSimulator:
             "Zahlung erfolgt",
         ]
 
-    async def _receipts(self, peer: _Peer, lines: list[str], admin: bool) -> None:
+    async def _receipts(self, peer: Peer, lines: list[str], admin: bool) -> None:
         """Merchant and customer copy (or one administration receipt) if the ECR prints them."""
         wanted = 0x04 if admin else 0x02
         if not (self.config_byte & 0x80 and self.config_byte & wanted):
@@ -463,7 +391,7 @@ class ZvtSimulator:
                 attribute = 0x81 if i == len(text) - 1 else 0x00
                 await self._pt_send(peer, build_print_line(attribute, line))
 
-    async def _reversal(self, peer: _Peer, d: Decoded) -> None:
+    async def _reversal(self, peer: Peer, d: Decoded) -> None:
         scenario = self._next()
         receipt = d.bmp(0x87)
         await peer.send(ACK)
@@ -497,7 +425,7 @@ class ZvtSimulator:
         entry = self.journal.entries.get(int(receipt))
         return entry if entry is not None and entry.kind == "preauth" and entry.state == RESERVED else None
 
-    async def _book_total(self, peer: _Peer, d: Decoded) -> None:
+    async def _book_total(self, peer: Peer, d: Decoded) -> None:
         await peer.send(ACK)
         reserved = self._reservation(d)
         amount = d.bmp(0x04)
@@ -512,7 +440,7 @@ class ZvtSimulator:
         entry = self.journal.new_entry("payment", value, reserved.currency, (reserved.card_type, reserved.card_name, reserved.masked_pan))
         await self._result(peer, entry, BOOKED, Scenario())
 
-    async def _partial_reversal(self, peer: _Peer, d: Decoded) -> None:
+    async def _partial_reversal(self, peer: Peer, d: Decoded) -> None:
         await peer.send(ACK)
         reserved = self._reservation(d)
         amount = d.bmp(0x04)
@@ -525,7 +453,7 @@ class ZvtSimulator:
         self.journal.save()
         await self._complete(peer)
 
-    async def _end_of_day(self, peer: _Peer, d: Decoded) -> None:
+    async def _end_of_day(self, peer: Peer, d: Decoded) -> None:
         scenario = self._next()
         await peer.send(ACK)
         if scenario.outcome == "decline":
@@ -548,15 +476,15 @@ class ZvtSimulator:
         await self._receipts(peer, lines, admin=True)
         await self._complete(peer)
 
-    async def _diagnosis(self, peer: _Peer, d: Decoded) -> None:
+    async def _diagnosis(self, peer: Peer, d: Decoded) -> None:
         await peer.send(ACK)
         await self._complete(peer)
 
-    async def _status_enquiry(self, peer: _Peer, d: Decoded) -> None:
+    async def _status_enquiry(self, peer: Peer, d: Decoded) -> None:
         await peer.send(ACK)
         await self._pt_send(peer, build_status_completion(self.config.sw_version, 0x00))
 
-    async def _repeat_receipt(self, peer: _Peer, d: Decoded) -> None:
+    async def _repeat_receipt(self, peer: Peer, d: Decoded) -> None:
         await peer.send(ACK)
         entry = self.journal.last_booked()
         if entry is None:
