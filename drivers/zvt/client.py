@@ -64,6 +64,7 @@ class _Conversation:
     abort: PtAbort | None = None
 
     def add_lines(self, lines: list[str], last: bool) -> None:
+        """Append receipt lines; ``last`` closes the current receipt copy."""
         self.lines.extend(lines)
         self.current.extend(lines)
         if last:
@@ -71,6 +72,7 @@ class _Conversation:
             self.current = []
 
     def receipts(self) -> list[list[str]]:
+        """Receipt copies so far (an unterminated copy included)."""
         return [*self.copies, self.current] if self.current else list(self.copies)
 
 
