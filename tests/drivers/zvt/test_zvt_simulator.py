@@ -274,3 +274,22 @@ async def test_pty_flows(sim: ZvtSimulator) -> None:
     assert (declined.approved, declined.result_code) == (False, 5)
     assert (aborted.approved, aborted.result_code) == (False, 0x6C)
     assert reversal.approved and eod.approved and eod.total_cents == 0
+
+
+async def test_pty_slow_card_and_silent_terminal_then_recovery(sim: ZvtSimulator) -> None:
+    path = await sim.start_pty()
+    events: list[PtMessage] = []
+    zvt = ZvtClient(SerialTransport(path), password="123456", t3=2.0, t4=0.6, on_event=events.append)
+    try:
+        async with asyncio.timeout(15):
+            sim.push(Scenario(slow=2, delay=0.05))
+            slow = await zvt.authorize(100)
+            sim.push("disconnect_after_result")  # on a pty: the terminal goes silent after the result
+            with pytest.raises(ZvtTimeout) as info:
+                await zvt.authorize(2200)
+            rec = await zvt.recover_payment(2200, known_receipts={slow.receipt_number or 0})
+    finally:
+        await zvt.close()
+    assert slow.approved and [e.code for e in events if isinstance(e, IntermediateStatus)][:3] == [0x0A, 0x17, 0x17]
+    assert info.value.timer == "T4"
+    assert rec.outcome is Outcome.PAID and rec.payment is not None and rec.payment.amount_cents == 2200
