@@ -16,7 +16,7 @@ import pytest
 
 from drivers.zvt.apdu import Apdu
 from drivers.zvt.errors import ZvtConnectionError, ZvtFramingError, ZvtTimeout, ZvtTransmissionError
-from drivers.zvt.framing import crc16_kermit, frame, unframe
+from drivers.zvt.framing import Deframer, crc16_kermit, frame, unframe
 from drivers.zvt.serial_link import SerialLink
 
 
@@ -39,6 +39,13 @@ def test_dle_is_doubled_and_not_in_crc() -> None:
     crc = crc16_kermit(apdu + b"\x03")
     assert block == h("10 02 06 D1 02 00 10 10 10 03") + bytes([crc & 0xFF, crc >> 8])
     assert unframe(block) == apdu
+
+
+def test_new_dle_stx_restarts_block_and_noise_before_is_ignored() -> None:
+    assert unframe(h("10 02 80 10 02 80 00 00 10 03 F5 1F")) == h("80 00 00")
+    deframer = Deframer()
+    results = [deframer.feed(b) for b in h("00 FF 10 02 80 00 00 10 03 F5 1F")]
+    assert results[-1] == ("block", h("80 00 00")) and results[:-1] == [None] * 10
 
 
 @pytest.mark.parametrize(
