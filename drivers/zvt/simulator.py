@@ -114,7 +114,8 @@ class ZvtSimulator:
         self._servers: list[asyncio.Server] = []
         self._links: list[SerialLink] = []
         self._fds: list[int] = []
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._pty_tasks: set[asyncio.Task[None]] = set()
+        self._tcp_tasks: set[asyncio.Task[Any]] = set()
         self._peers: set[TcpPeer] = set()
 
     def push(self, *scenarios: Scenario | str) -> None:
@@ -150,11 +151,14 @@ class ZvtSimulator:
             server.close()
         for peer in list(self._peers):
             peer.writer.close()  # the session sees EOF and ends by itself
-        await asyncio.sleep(0)
-        for task in list(self._tasks):
-            if not task.get_coro().__qualname__.endswith("_on_tcp"):  # type: ignore[union-attr]
+        if self._tcp_tasks:
+            # Sessions end by themselves on EOF; only one stuck in a scripted pause is cancelled.
+            _, pending = await asyncio.wait(list(self._tcp_tasks), timeout=1.0)
+            for task in pending:
                 task.cancel()
-        for task in list(self._tasks):
+        for task in list(self._pty_tasks):
+            task.cancel()
+        for task in [*self._pty_tasks, *self._tcp_tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for server in self._servers:
@@ -169,14 +173,14 @@ class ZvtSimulator:
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._pty_tasks.add(task)
+        task.add_done_callback(self._pty_tasks.discard)
 
     async def _on_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tcp_tasks.add(task)
+            task.add_done_callback(self._tcp_tasks.discard)
         peer = TcpPeer(reader, writer)
         self._peers.add(peer)
         try:
