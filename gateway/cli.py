@@ -36,6 +36,9 @@ def default_data_dir() -> Path:
 
 def load_args_config(args: argparse.Namespace) -> Config:
     """The config named by ``--config``; the default path may be absent (embedded defaults)."""
+    from gateway.components import import_sections
+
+    import_sections()
     path = args.config
     if path is None:
         if DEFAULT_CONFIG_PATH.exists():
@@ -68,6 +71,9 @@ def setup_logging(level: str = "INFO") -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file."""
+    from gateway.components import import_sections
+
+    import_sections()
     load_config(args.file)
     print(f"{args.file}: ok")
     return 0
@@ -169,13 +175,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the gateway on embedded defaults with the sample shop and simulated devices."""
     from gateway.app import Gateway
-    from gateway.components import add_components, prepare_demo
+    from gateway.components import add_components, demo_config, prepare_demo
 
     setup_logging("INFO")
-    config = load_args_config(args) if args.config else Config({}, "<demo defaults>")
+    config = demo_config(load_args_config(args) if args.config else Config({}, "<demo defaults>"))
     gw = Gateway(config, data_dir(args, Path.cwd() / "demo-data"), demo=True)
-    token = prepare_demo(gw)
     add_components(gw, args)
+    token = prepare_demo(gw)
     host = args.host or "127.0.0.1"
 
     async def banner() -> None:

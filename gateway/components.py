@@ -8,12 +8,13 @@ import logging
 from typing import Any
 
 from gateway.app import Gateway
+from gateway.config import Config
 from gateway.demo import sample_products
 
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = ["gateway.devices.manager"]
+SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card"]
 
 
 def import_sections() -> None:
@@ -29,10 +30,37 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     """Build the optional components the config asks for."""
     from gateway.devices import api as devices_api
     from gateway.devices.manager import DeviceManager, DevicesConfig
+    from gateway.payments.card import ZvtConfig
+    from gateway.payments.card import install as install_card
 
     import_sections()
+    if gw.demo:
+        from gateway.demo_devices import DemoSimulators
+
+        gw.add_component(DemoSimulators(gw))
     gw.add_component(DeviceManager(gw.config.get(DevicesConfig), gw.bus, gw.idem, gw.config.source), devices_api.api)
+    zcfg = gw.config.get(ZvtConfig)
+    if zcfg.enabled:
+        install_card(gw, zcfg)
     del args
+
+
+def demo_config(config: Config) -> Config:
+    """Embedded demo settings: simulated card terminal on a free local port, software TSE, training off."""
+    from gateway.payments.card import ZvtConfig
+
+    cfg = config
+    if not config.get(ZvtConfig).enabled:
+        cfg = cfg.with_section(ZvtConfig(enabled=True, host="127.0.0.1", port=_free_port(), device_id="terminal-demo"))
+    return cfg
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def prepare_demo(gw: Gateway) -> str:
