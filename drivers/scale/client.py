@@ -118,8 +118,7 @@ class SerialScale:
         """Send ``command`` and return its decoded reply; commands are serialised."""
         request = self.codec.encode(command)
         async with self._lock:
-            while not self._frames.empty():  # drop stale frames from an earlier timeout
-                self._frames.get_nowait()
+            self._drop_stale()
             try:
                 self.line.write(request)
             except PortOffline as exc:
@@ -128,6 +127,17 @@ class SerialScale:
                 await asyncio.sleep(self.settle)
                 return None
             return await self._await_reply(command)
+
+    def _drop_stale(self) -> None:
+        # Anything received before the request cannot be its reply: unsolicited frames, late
+        # replies to a timed-out command, or a partial line left by noise.
+        while not self._frames.empty():
+            frame = self._frames.get_nowait()
+            if isinstance(frame, bytes):
+                self._report(ScaleProtocolError("unsolicited frame dropped", frame))
+        if self._framer.pending:
+            self._report(ScaleProtocolError("partial frame dropped", self._framer.pending))
+        self._framer.reset()
 
     async def _await_reply(self, command: Command) -> Result:
         loop = asyncio.get_running_loop()

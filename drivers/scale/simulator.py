@@ -50,6 +50,7 @@ class ScaleSimulator:
         self.state = state or ScaleState()
         self.garbage_next: bytes | None = None
         self.received: list[bytes] = []
+        self.wire = bytearray()  # every byte the driver sent, for exact-byte assertions
         self.silent = False
         self.pty = PtyDevice(self._on_bytes, link)
         # 8217 commands are single letters without terminator; the others end with CR (LF).
@@ -69,6 +70,7 @@ class ScaleSimulator:
         self.pty.unplug()
 
     def _on_bytes(self, data: bytes) -> None:
+        self.wire += data
         if self._framer is None:
             commands = [bytes([b]) for b in data]
         else:
