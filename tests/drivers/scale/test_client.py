@@ -36,7 +36,7 @@ async def rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[t
 
 
 async def test_stable_weight(rig: tuple[ScaleSimulator, SerialScale]) -> None:
-    sim, scale = rig
+    _sim, scale = rig
     async with asyncio.timeout(5):
         r = await scale.read_weight()
     assert (r.state, r.weight_g) == (WeightState.STABLE, 1234)
@@ -119,11 +119,17 @@ async def test_silent_scale_times_out(rig: tuple[ScaleSimulator, SerialScale]) -
 async def test_unplug_replug(rig: tuple[ScaleSimulator, SerialScale]) -> None:
     sim, scale = rig
     states: list[bool] = []
-    scale.on_state = lambda online, reason: states.append(online)
+    went_offline = asyncio.Event()
+
+    def on_state(online: bool, reason: str) -> None:
+        states.append(online)
+        if not online:
+            went_offline.set()
+
+    scale.on_state = on_state
     async with asyncio.timeout(5):
         sim.pty.unplug()
-        while scale.online:
-            await asyncio.sleep(0.01)
+        await went_offline.wait()
         with pytest.raises(ScaleOffline) as ei:
             await scale.read_weight()
         assert isinstance(ei.value, ConnectionError)

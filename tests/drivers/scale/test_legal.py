@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from drivers.scale import WeighingGuard, WeightReading, WeightState, manual_weight_allowed, weighed_line_allowed
+from drivers.scale import (
+    WeighingGuard,
+    WeightReading,
+    WeightState,
+    manual_weight_allowed,
+    weighed_line_allowed,
+)
 
 
 def _r(state: WeightState, grams: int | None) -> WeightReading:
