@@ -21,7 +21,8 @@ class Garbage:
 class Framer:
     """Incremental framer: a frame runs from ``start`` (if set) up to any byte in ``ends``.
 
-    Returned frames exclude the start and end bytes. With ``skip_empty`` empty frames (as
+    Returned frames exclude the start and end bytes. A frame longer than ``max_len`` is
+    reported once as garbage and the rest of it, up to its end byte, is dropped. With ``skip_empty`` empty frames (as
     produced by CR LF when both are end bytes) are dropped silently.
     """
 
@@ -33,12 +34,14 @@ class Framer:
         self._buf = bytearray()
         self._in_frame = start is None
         self._junk = bytearray()
+        self._skipping = False
 
     def reset(self) -> None:
         """Forget any partial frame (after a reconnect, for instance)."""
         self._buf.clear()
         self._junk.clear()
         self._in_frame = self.start is None
+        self._skipping = False
 
     @property
     def pending(self) -> bytes:
@@ -56,6 +59,12 @@ class Framer:
                 else:
                     self._junk.append(b)
                 continue
+            if self._skipping:
+                # The rest of an overlong frame: drop it up to its end byte, never deliver a tail.
+                if b in self.ends:
+                    self._skipping = False
+                    self._in_frame = self.start is None
+                continue
             if b in self.ends:
                 frame = bytes(self._buf)
                 self._buf.clear()
@@ -67,7 +76,7 @@ class Framer:
             if len(self._buf) > self.max_len:
                 out.append(Garbage(bytes(self._buf), f"frame longer than {self.max_len} bytes"))
                 self._buf.clear()
-                self._in_frame = self.start is None
+                self._skipping = True
         self._flush_junk(out)
         return out
 
