@@ -32,20 +32,20 @@ from drivers.scanner.simulator import SerialScannerSimulator, SimulatedInputDevi
 CODE = "4006381333931"
 
 
-def pct(samples: list[float], q: float) -> float:
-    """Percentile ``q`` (0..100) in microseconds of samples given in nanoseconds."""
+def pct(samples: list[int], q: float) -> float:
+    """Percentile ``q`` (0..100) in microseconds of samples given in integer nanoseconds."""
     s = sorted(samples)
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))] / 1000
 
 
-def row(name: str, samples: list[float], base: list[float]) -> None:
+def row(name: str, samples: list[int], base: list[int]) -> None:
     """One result line."""
     p50, p99, b50, b99 = pct(samples, 50), pct(samples, 99), pct(base, 50), pct(base, 99)
     print(f"{name:<14} p50 {p50:9.1f} us  p99 {p99:9.1f} us | baseline p50 {b50:8.1f} us  p99 {b99:8.1f} us"
           f" | ratio p50 {p50 / b50:6.1f}x  p99 {p99 / b99:6.1f}x")
 
 
-def bench_decode(n: int) -> tuple[list[float], list[float]]:
+def bench_decode(n: int) -> tuple[list[int], list[int]]:
     """Path 1: synchronous decoder + parse vs. bare iteration."""
     events = key_events(CODE, "us", "enter", start=0.0)
     dec = HidDecoder("us", "enter")
@@ -67,7 +67,7 @@ def bench_decode(n: int) -> tuple[list[float], list[float]]:
     return out, base
 
 
-async def bench_reader(n: int) -> tuple[list[float], list[float]]:
+async def bench_reader(n: int) -> tuple[list[int], list[int]]:
     """Path 2: async reader over a simulated device vs. a bare queue handoff."""
     events = key_events(CODE, "us", "enter", start=0.0)
     dev = SimulatedInputDevice()
@@ -116,7 +116,7 @@ async def bench_reader(n: int) -> tuple[list[float], list[float]]:
     return out, base
 
 
-async def bench_serial(n: int) -> tuple[list[float], list[float]]:
+async def bench_serial(n: int) -> tuple[list[int], list[int]]:
     """Path 3: SerialScanner over a pty vs. raw pty write -> read."""
     sim = SerialScannerSimulator()
     await sim.start()
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=2000, help="scans per path")
     args = ap.parse_args(argv)
     started = time.monotonic()
-    paths: list[tuple[str, Callable[[], tuple[list[float], list[float]]]]] = [
+    paths: list[tuple[str, Callable[[], tuple[list[int], list[int]]]]] = [
         ("hid decode", lambda: bench_decode(args.n)),
         ("hid reader", lambda: asyncio.run(bench_reader(args.n))),
         ("serial pty", lambda: asyncio.run(bench_serial(args.n))),
