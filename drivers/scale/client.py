@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 
 from drivers.scale.codec import Command, Result, ScaleCodec
-from drivers.scale.errors import ScaleError, ScaleOffline, ScaleProtocolError, ScaleTimeout
+from drivers.scale.errors import ScaleError, ScaleOffline, ScaleProtocolError, ScaleTimeout, ScaleUnsupported
 from drivers.scale.model import WeightReading
 from drivers.scale.mtsics import MtSicsCodec
 from drivers.scale.toledo import NciCodec, Toledo8217Codec
@@ -114,9 +114,19 @@ class SerialScale:
         """Reset the scale (MT-SICS ``@``, answers with the serial number)."""
         return str(await self.command(Command.RESET))
 
+    async def preset_tare(self, grams: int) -> WeightReading:
+        """Set a known tare in grams (MT-SICS ``TA <g> g``); other protocols raise ``ScaleUnsupported``."""
+        if not isinstance(self.codec, MtSicsCodec):
+            raise ScaleUnsupported(f"{self.codec.name} has no tare preset command")
+        result = await self._exchange(Command.TARE_QUERY, self.codec.encode_tare_preset(grams))
+        assert isinstance(result, WeightReading)
+        return result
+
     async def command(self, command: Command) -> Result:
         """Send ``command`` and return its decoded reply; commands are serialised."""
-        request = self.codec.encode(command)
+        return await self._exchange(command, self.codec.encode(command))
+
+    async def _exchange(self, command: Command, request: bytes) -> Result:
         async with self._lock:
             self._drop_stale()
             try:

@@ -148,6 +148,26 @@ def test_gs1_iso_money_and_8008() -> None:
     assert bc.ais["8008"] == "2401011230"
 
 
+def test_gs1_more_ais() -> None:
+    bc = parse("]C1020400638133393113240315\x1d3010\x1d00340123450000000017\x1d7007240101240131\x1d8006040063813339310102")
+    assert bc.gtin == "04006381333931"  # from AI 02 when there is no AI 01
+    assert bc.count == 10
+    values = {ai: v["value"] for ai, v in bc.to_json()["ai_values"].items()}
+    assert values["13"] == "2024-03-15"
+    assert values["7007"] == "2024-01-01/2024-01-31"
+    assert bc.check_digits_valid is True  # SSCC 340123450000000017 has a valid check digit
+    assert bc.ais["8006"] == "040063813339310102"
+
+
+def test_gs1_fixed_field_needs_no_separator_and_tolerates_one() -> None:
+    assert parse("]C10104006381333931\x1d10X").ais == parse("]C1010400638133393110X").ais
+
+
+def test_gs1_sscc_bad_check_digit() -> None:
+    bc = parse("]C100340123450000000018")
+    assert bc.check_digits_valid is False
+
+
 def test_gs1_leading_fnc1_as_gs() -> None:
     assert parse("\x1d0104006381333931").gtin == "04006381333931"
 

@@ -15,6 +15,7 @@ from drivers.scale import (
     ScaleOffline,
     ScaleProtocolError,
     ScaleTimeout,
+    ScaleUnsupported,
     SerialScale,
     WeightState,
     make_codec,
@@ -159,6 +160,19 @@ async def test_absent_port_stays_offline_without_crash(tmp_path: Path) -> None:
     with pytest.raises(ScaleOffline):
         await scale.read_weight()
     await scale.close()
+
+
+async def test_preset_tare(rig: tuple[ScaleSimulator, SerialScale]) -> None:
+    sim, scale = rig
+    async with asyncio.timeout(5):
+        if sim.protocol != "mtsics":
+            with pytest.raises(ScaleUnsupported):
+                await scale.preset_tare(100)
+            return
+        tare = await scale.preset_tare(234)
+        assert tare.weight_g == 234
+        assert (await scale.read_weight()).weight_g == 1000
+    assert bytes(sim.wire).endswith(b"TA 234 g\r\nS\r\n")
 
 
 def test_make_codec_rejects_unknown() -> None:
