@@ -208,6 +208,7 @@ async def _main(args: argparse.Namespace) -> None:
     done = asyncio.Event()
 
     def on_stdin() -> None:
+        """Apply one script line from stdin."""
         line = sys.stdin.readline()
         if not line or not sim.command(line):
             done.set()

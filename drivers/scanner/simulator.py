@@ -5,13 +5,17 @@ layout: per character ``EV_MSC/MSC_SCAN`` (HID usage, HID Usage Tables keyboard 
 ``EV_KEY`` down, ``EV_SYN``, then the same for key up, with Shift/AltGr/Ctrl pressed around
 it (fact sheet §3.1). :class:`SimulatedInputDevice` serves such events through the same
 interface as ``evdev.InputDevice`` (grab, async_read_loop), including unplug.
-:class:`SerialScannerSimulator` writes codes with a suffix to a pty.
+:class:`SerialScannerSimulator` writes codes with a suffix to a pty; run it by hand with
+``python -m drivers.scanner.simulator [--link PATH] [--suffix cr|lf|crlf]`` and type one code
+per line on stdin (``<GS>`` stands for the GS separator).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import errno
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -58,6 +62,7 @@ def key_events(
     events: list[evdev.InputEvent] = []
 
     def emit(key: int, value: int) -> None:
+        """Append MSC_SCAN, EV_KEY and SYN_REPORT for one key transition."""
         nonlocal t
         sec, usec = int(t), round((t - int(t)) * 1_000_000)
         if key in _USAGE:
@@ -165,3 +170,39 @@ class SerialScannerSimulator:
     def close(self) -> None:
         """Unplug."""
         self.pty.unplug()
+
+
+async def _serial_main(args: argparse.Namespace) -> None:
+    sim = SerialScannerSimulator(args.link, {"cr": b"\r", "lf": b"\n", "crlf": b"\r\n"}[args.suffix])
+    await sim.start()
+    print(f"serial scanner simulator on {sim.path}", flush=True)
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+
+    def on_stdin() -> None:
+        """Send each stdin line as one scan; EOF ends the simulator."""
+        line = sys.stdin.readline()
+        if not line:
+            done.set()
+        elif line.strip():
+            sim.scan(line.strip().replace("<GS>", "\x1d"))
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
+    try:
+        await done.wait()
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        sim.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: a serial scanner on a pty fed from stdin."""
+    ap = argparse.ArgumentParser(prog="python -m drivers.scanner.simulator")
+    ap.add_argument("--link", help="stable symlink to the pty slave")
+    ap.add_argument("--suffix", choices=["cr", "lf", "crlf"], default="crlf")
+    asyncio.run(_serial_main(ap.parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

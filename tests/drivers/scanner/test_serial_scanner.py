@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from hypothesis import strategies as st
 
 from drivers.scanner import Scan, SerialDecoder, SerialScanner
 from drivers.scanner.simulator import SerialScannerSimulator
+
+ROOT = str(Path(__file__).resolve().parents[3])
 
 
 @pytest.mark.parametrize(("suffix", "wire"), [("cr", b"\r"), ("lf", b"\n"), ("crlf", b"\r\n"), ("any", b"\r\n")])
@@ -93,3 +96,29 @@ def test_fuzz_serial_decoder(chunks: list[bytes]) -> None:
     for c in chunks:
         for scan in d.feed(c, 0.0):
             assert "\r" not in scan.text and "\n" not in scan.text
+
+
+async def test_simulator_process(tmp_path: Path) -> None:
+    link = tmp_path / "scanner0"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drivers.scanner.simulator", "--link", str(link), "--suffix", "cr",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    scans: asyncio.Queue[Scan] = asyncio.Queue()
+    scanner = SerialScanner(str(link), suffix="cr", on_scan=scans.put_nowait)
+    try:
+        async with asyncio.timeout(10):
+            assert b"serial scanner simulator on" in await proc.stdout.readline()
+            await scanner.start()
+            await scanner.line.wait_online()
+            proc.stdin.write(b"]C110A<GS>0104006381333931\n")
+            await proc.stdin.drain()
+            assert (await scans.get()).barcode().ais == {"10": "A", "01": "04006381333931"}
+            proc.stdin.close()
+            assert await proc.wait() == 0
+    finally:
+        await scanner.close()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
