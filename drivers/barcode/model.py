@@ -10,7 +10,7 @@ General Specifications 5.2.2.4.2. :meth:`Barcode.to_json` gives the JSON form do
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -29,7 +29,8 @@ class Barcode:
     """A parsed barcode. Money in integer cents, weight in integer grams, never floats.
 
     ``kind`` is one of ``ean13``, ``ean8``, ``upca``, ``upce``, ``gtin14``, ``in_store_price``,
-    ``in_store_weight``, ``in_store_count``, ``in_store``, ``deposit_voucher``, ``gs1``, ``text``.
+    ``in_store_weight``, ``in_store_count``, ``in_store``, ``deposit_voucher``, ``gs1``,
+    ``addon``, ``text``. ``addon`` holds a 2- or 5-digit EAN/UPC add-on (``]E1``-``]E3``).
     ``gtin`` is the GTIN in its own length (8, 13 or 14 digits; UPC as 13); ``gtin14`` is the
     same number padded to 14 digits. ``check_digits_valid`` is None when the code has none.
     """
@@ -46,6 +47,7 @@ class Barcode:
     weight_g: int | None = None
     count: int | None = None
     item_code: str | None = None
+    addon: str | None = None
     elements: tuple[Element, ...] = field(default=())
 
     @property
@@ -73,6 +75,7 @@ class Barcode:
             "weight_g": self.weight_g,
             "count": self.count,
             "item_code": self.item_code,
+            "addon": self.addon,
             "ais": self.ais,
             "ai_values": {e.ai: {"title": e.title, "value": e.value} for e in self.elements},
         }
@@ -139,6 +142,30 @@ def _ean(raw: str, aim: AimPrefix | None, data: str, rules: Mapping[str, RcnRule
         count=value if rule.kind is RcnKind.COUNT else None,
         item_code=rcn.item_code,
     )
+
+
+# ]E3 lengths -> (main symbol length, add-on length); ISO/IEC 15424 sends both in one string.
+_ADDON_SPLIT = {10: (8, 2), 13: (8, 5), 15: (13, 2), 18: (13, 5)}
+
+
+def _ean_with_aim(raw: str, aim: AimPrefix, data: str, rules: Mapping[str, RcnRule]) -> Barcode:
+    if not data.isascii() or not data.isdigit():
+        raise InvalidBarcode(raw, f"{aim.aim_id} ({aim.symbology}) needs digits")
+    n, aim_id = len(data), aim.aim_id
+    if aim_id in ("]E1", "]E2"):  # an add-on transmitted on its own
+        if n != (2 if aim_id == "]E1" else 5):
+            raise InvalidBarcode(raw, f"{aim_id} add-on needs {2 if aim_id == ']E1' else 5} digits")
+        return Barcode(raw, data, "addon", aim.symbology, aim_id, addon=data)
+    if aim_id == "]E3":
+        if n not in _ADDON_SPLIT:
+            raise InvalidBarcode(raw, "]E3 needs 8 or 13 digits plus a 2- or 5-digit add-on")
+        main, _ = _ADDON_SPLIT[n]
+        return replace(_ean(raw, aim, data[:main], rules, upce=False), data=data, addon=data[main:])
+    if aim_id == "]E4" and n != 8:
+        raise InvalidBarcode(raw, "]E4 (EAN-8) needs 8 digits")
+    if aim_id != "]E0" or n not in (8, 12, 13):
+        raise InvalidBarcode(raw, f"{aim_id} ({aim.symbology}) needs 8, 12 or 13 digits")
+    return _ean(raw, aim, data, rules, upce=aim_id == "]E0" and n == 8)
 
 
 def _gtin_result(raw: str, data: str, kind: str, sym: str, aim_id: str | None, gtin: str, ok: bool) -> Barcode:
@@ -208,11 +235,7 @@ def parse(code: str, *, rules: Mapping[str, RcnRule] = GERMAN_RULES, upce: bool 
     if (aim is not None and aim.is_gs1) or data.startswith(GS) or (aim is None and data.startswith("(")):
         return _gs1(code, aim, data)
     if aim is not None and aim.aim_id.startswith("]E"):
-        if aim.aim_id not in ("]E0", "]E4") or not data.isdigit() or len(data) not in (8, 12, 13):
-            raise InvalidBarcode(code, f"{aim.aim_id} ({aim.symbology}) needs 8, 12 or 13 digits")
-        if aim.aim_id == "]E4" and len(data) != 8:
-            raise InvalidBarcode(code, "EAN-8 needs 8 digits")
-        return _ean(code, aim, data, rules, upce=aim.aim_id == "]E0" and len(data) == 8)
+        return _ean_with_aim(code, aim, data, rules)
     plain = aim is None or aim.aim_id.startswith("]I")
     if plain and data.isascii() and data.isdigit() and len(data) in (8, 12, 13, 14):
         if len(data) == 8 and not upce and not gs1_check_digit_ok(data) and data[0] in "01":

@@ -187,7 +187,11 @@ def test_gs1_bad_gtin_check_digit() -> None:
         ("]C101123", "AI 01 needs 14 characters"),
         ("]C11012345678901234567890123", "longer than 20"),
         ("]C111241301", "month 13"),
-        ("]E4123", "needs 8, 12 or 13 digits"),
+        ("]E4123", "]E4 (EAN-8) needs 8 digits"),
+        ("]E012345", "needs 8, 12 or 13 digits"),
+        ("]E39771234567003123", "]E3 needs"),
+        ("]E1123", "add-on needs 2 digits"),
+        ("]E0ABC", "needs digits"),
         ("abc\x07", "control character"),
         ("(01)04006381333931(01)04006381333948", "occurs twice"),
         ("]C1", "no data"),
@@ -198,6 +202,14 @@ def test_invalid_codes(code: str, reason: str) -> None:
         parse(code)
     assert reason in ei.value.reason
     assert isinstance(ei.value, BarcodeError) and isinstance(ei.value, ValueError)
+
+
+def test_ean_with_addon() -> None:
+    bc = parse("]E3977123456700304")
+    assert (bc.kind, bc.gtin, bc.addon, bc.check_digits_valid) == ("ean13", "9771234567003", "04", True)
+    assert parse("]E39638507412345").addon == "12345"
+    solo = parse("]E212345")
+    assert (solo.kind, solo.addon, solo.check_digits_valid) == ("addon", "12345", None)
 
 
 def test_text_code_with_aim() -> None:
