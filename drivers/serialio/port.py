@@ -118,9 +118,11 @@ class SerialLine:
 
     def _open(self) -> None:
         s = self.settings
+        # exclusive=True takes a flock so a second driver (or a stray tool) cannot share the port.
         ser = serial.Serial(
-            self.path, s.baudrate, bytesize=s.bytesize, parity=s.parity, stopbits=s.stopbits, timeout=0
-        )
+            self.path, s.baudrate, bytesize=s.bytesize, parity=s.parity, stopbits=s.stopbits, timeout=0,
+            exclusive=True,
+        )  # fmt: skip
         loop = asyncio.get_running_loop()
         self._ser = ser
         self._lost = loop.create_future()
