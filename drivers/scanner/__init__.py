@@ -5,7 +5,7 @@ code with :mod:`drivers.barcode`. See docs/devices-input.md.
 """
 
 from drivers.scanner.classify import Classification, classify_input_device, typing_looks_scanned, usb_id
-from drivers.scanner.errors import ScanDecodeError, ScannerError, ScannerOffline
+from drivers.scanner.errors import ScanDecodeError, ScannerError
 from drivers.scanner.hid import HidDecoder, HidScanner, InputDeviceLike
 from drivers.scanner.keymaps import DE, US, get_layout
 from drivers.scanner.model import Scan, make_scan
@@ -21,7 +21,6 @@ __all__ = [
     "Scan",
     "ScanDecodeError",
     "ScannerError",
-    "ScannerOffline",
     "SerialDecoder",
     "SerialScanner",
     "classify_input_device",

@@ -7,10 +7,6 @@ class ScannerError(Exception):
     """Root of every error raised by :mod:`drivers.scanner`."""
 
 
-class ScannerOffline(ScannerError, ConnectionError):
-    """The scanner's device node or port is gone or cannot be opened."""
-
-
 class ScanDecodeError(ScannerError, ValueError):
     """Input that cannot become a scan (unknown key, overlong code); ``detail`` says which."""
 

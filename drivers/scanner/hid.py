@@ -19,7 +19,7 @@ from typing import Protocol
 import evdev
 from evdev import ecodes as e
 
-from drivers.scanner.errors import ScanDecodeError, ScannerError
+from drivers.scanner.errors import ScanDecodeError
 from drivers.scanner.keymaps import get_layout
 from drivers.scanner.model import Scan, make_scan
 
@@ -286,5 +286,3 @@ class HidScanner:
             if self.on_state is not None:
                 self.on_state(online, reason)
 
-
-__all__ = ["HidDecoder", "HidScanner", "InputDeviceLike", "ScannerError"]
