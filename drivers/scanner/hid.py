@@ -285,4 +285,3 @@ class HidScanner:
             log.info("%s: %s (%s)", self.path, "online" if online else "offline", reason)
             if self.on_state is not None:
                 self.on_state(online, reason)
-
