@@ -148,6 +148,10 @@ def validate_closing(closing: Closing) -> None:
                 raise FiscalDataError(f"{where}: REF_TYP {ref.ref_type!r} unknown")
 
 
+def _add(rows: dict[str, list[list[str]]], file: str, key: list[str], values: list[str]) -> None:
+    rows[file].append([*key, *values])
+
+
 def _bool(value: bool) -> str:
     return "1" if value else "0"
 
@@ -180,38 +184,38 @@ def closing_rows(closing: Closing, tables: Sequence[Table] = TABLES) -> dict[str
     totals = closing_totals(closing)
     co, loc, reg = closing.company, closing.location, closing.register
     bons = closing.bons
-    rows["cashpointclosing.csv"].append(z + [
+    _add(rows, "cashpointclosing.csv", z, [
         closing.business_day.isoformat(), closing.taxonomy_version,
         bons[0].bon_id if bons else "", bons[-1].bon_id if bons else "",
         co.name, co.street, co.postcode, co.city, co.country, co.tax_number, co.vat_id,
         comma_amount(totals.all_payments), comma_amount(totals.cash_payments),
     ])  # fmt: skip
-    rows["location.csv"].append(z + [loc.name, loc.street, loc.postcode, loc.city, loc.country, loc.vat_id])
-    rows["cashregister.csv"].append(z + [
+    _add(rows, "location.csv", z, [loc.name, loc.street, loc.postcode, loc.city, loc.country, loc.vat_id])
+    _add(rows, "cashregister.csv", z, [
         reg.brand, reg.model, reg.serial, reg.software_brand, reg.software_version,
         reg.base_currency, _bool(reg.no_vat_assignment),
     ])  # fmt: skip
     for t in closing.terminals:
-        rows["slaves.csv"].append(z + [t.terminal_id, t.brand, t.model, t.serial, t.software_brand, t.software_version])
+        _add(rows, "slaves.csv", z, [t.terminal_id, t.brand, t.model, t.serial, t.software_brand, t.software_version])
     for a in closing.agencies:
         ad = a.address
-        rows["pa.csv"].append(z + [str(a.agency_id), ad.name, ad.street, ad.postcode, ad.city, ad.country,
+        _add(rows, "pa.csv", z, [str(a.agency_id), ad.name, ad.street, ad.postcode, ad.city, ad.country,
                                    ad.tax_number, ad.vat_id])  # fmt: skip
     n_cert = len(next(t for t in tables if t.file == "tse.csv").columns) - 9
     for tse in closing.tses:
         chunks = _cert_chunks(tse.certificate)
         chunks += [""] * (n_cert - len(chunks))
-        rows["tse.csv"].append(z + [str(tse.tse_id), tse.serial, tse.signature_algorithm, tse.time_format,
+        _add(rows, "tse.csv", z, [str(tse.tse_id), tse.serial, tse.signature_algorithm, tse.time_format,
                                     tse.process_data_encoding, tse.public_key, *chunks])  # fmt: skip
     for v in closing.vat_rates:
-        rows["vat.csv"].append(z + [str(v.key), comma_amount(v.rate_bp), v.description])
+        _add(rows, "vat.csv", z, [str(v.key), comma_amount(v.rate_bp), v.description])
     for (gv, agency, key), (gross, net, vat) in totals.business_cases.items():
-        rows["businesscases.csv"].append(z + [gv, "", str(agency), str(key), comma_amount(gross, 5),
+        _add(rows, "businesscases.csv", z, [gv, "", str(agency), str(key), comma_amount(gross, 5),
                                               comma_amount(net, 5), comma_amount(vat, 5)])  # fmt: skip
     for (typ, name), amount in totals.payments.items():
-        rows["payment.csv"].append(z + [typ, name, comma_amount(amount)])
+        _add(rows, "payment.csv", z, [typ, name, comma_amount(amount)])
     for currency, amount in totals.cash_per_currency.items():
-        rows["cash_per_currency.csv"].append(z + [currency, comma_amount(amount)])
+        _add(rows, "cash_per_currency.csv", z, [currency, comma_amount(amount)])
     for bon in bons:
         _bon_rows(rows, z, bon, rates, closing.register.base_currency)
     return rows
@@ -219,7 +223,7 @@ def closing_rows(closing: Closing, tables: Sequence[Table] = TABLES) -> dict[str
 
 def _bon_rows(rows: dict[str, list[list[str]]], z: list[str], bon: Bon, rates: dict[int, int], base: str) -> None:
     b = [*z, bon.bon_id]
-    rows["transactions.csv"].append(b + [
+    _add(rows, "transactions.csv", b, [
         str(bon.bon_nr), bon.bon_type, bon.bon_name, bon.terminal_id, _bool(bon.storno),
         local_iso(bon.start), local_iso(bon.end), bon.operator_id, bon.operator_name,
         comma_amount(bon.total_gross), bon.customer_name, bon.customer_id, bon.customer_type,
@@ -227,48 +231,48 @@ def _bon_rows(rows: dict[str, list[list[str]]], z: list[str], bon: Bon, rates: d
         bon.customer_vat_id, bon.note,
     ])  # fmt: skip
     for v in bon_vat(bon, rates):
-        rows["transactions_vat.csv"].append(b + [str(v.vat_key), comma_amount(v.gross, 5),
+        _add(rows, "transactions_vat.csv", b, [str(v.vat_key), comma_amount(v.gross, 5),
                                                  comma_amount(v.net, 5), comma_amount(v.vat, 5)])  # fmt: skip
     if bon.allocation_group:
-        rows["allocation_groups.csv"].append(b + [bon.allocation_group])
+        _add(rows, "allocation_groups.csv", b, [bon.allocation_group])
     for p in bon.payments:
         foreign = p.currency != base
-        rows["datapayment.csv"].append(b + [
+        _add(rows, "datapayment.csv", b, [
             p.typ, p.name, p.currency if foreign else "",
             _opt_amount(p.foreign_amount, 2) if foreign else "", comma_amount(p.amount),
         ])  # fmt: skip
     t = bon.tse
     if t is not None:
-        rows["transactions_tse.csv"].append(b + [
+        _add(rows, "transactions_tse.csv", b, [
             str(t.tse_id), "" if t.transaction_number is None else str(t.transaction_number),
             qr_time(t.start), qr_time(t.end), t.process_type,
             "" if t.signature_counter is None else str(t.signature_counter), t.signature,
             t.error[:200], t.process_data,
         ])  # fmt: skip
     for ref in bon.references:
-        rows["references.csv"].append(b + [
+        _add(rows, "references.csv", b, [
             ref.line_no, ref.ref_type, ref.name,
             local_iso(ref.closing_created) if ref.closing_created else "",
             ref.z_kasse_id, "" if ref.z_nr is None else str(ref.z_nr), ref.bon_id,
         ])  # fmt: skip
     for line in bon.lines:
-        p = [*b, line.line_no]
+        pos = [*b, line.line_no]
         net, vat = _line_amounts(line, rates)
-        rows["lines.csv"].append(p + [
+        _add(rows, "lines.csv", pos, [
             line.voucher_no, line.text, line.terminal_id, line.gv_type, line.gv_name,
             _bool(line.in_house), _bool(line.voided), str(line.agency_id), line.article_no, line.gtin,
             line.group_id, line.group_name, thousandths(line.quantity), thousandths(line.factor), line.unit,
             _opt_amount(line.unit_price, 5),
         ])  # fmt: skip
-        rows["lines_vat.csv"].append(p + [str(line.vat_key), comma_amount(line.gross, 5),
+        _add(rows, "lines_vat.csv", pos, [str(line.vat_key), comma_amount(line.gross, 5),
                                           comma_amount(net, 5), comma_amount(vat, 5)])  # fmt: skip
         for pc in line.price_components:
             pc_net, pc_vat = (pc.net, pc.vat) if pc.net is not None and pc.vat is not None else vat_split(
                 pc.gross, _rate(rates, pc.vat_key))
-            rows["itemamounts.csv"].append(p + [pc.typ, str(pc.vat_key), comma_amount(pc.gross, 5),
+            _add(rows, "itemamounts.csv", pos, [pc.typ, str(pc.vat_key), comma_amount(pc.gross, 5),
                                                 comma_amount(pc_net, 5), comma_amount(pc_vat, 5)])  # fmt: skip
         for s in line.subitems:
-            rows["subitems.csv"].append(p + [
+            _add(rows, "subitems.csv", pos, [
                 s.article_no, s.gtin, s.name, s.group_id, s.group_name, thousandths(s.quantity),
                 thousandths(s.factor), s.unit, "" if s.vat_key is None else str(s.vat_key),
                 _opt_amount(s.base_gross, 5), _opt_amount(s.base_net, 5), _opt_amount(s.base_vat, 5),
