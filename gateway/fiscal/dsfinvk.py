@@ -152,6 +152,13 @@ def _add(rows: dict[str, list[list[str]]], file: str, key: list[str], values: li
     rows[file].append([*key, *values])
 
 
+def _unit_price(line: Line) -> int | None:
+    """STK_BR: as given, else the line total for a single unit (other quantities stay empty)."""
+    if line.unit_price is not None:
+        return line.unit_price
+    return line.gross if line.quantity == line.factor == 1000 else None
+
+
 def _bool(value: bool) -> str:
     return "1" if value else "0"
 
@@ -262,7 +269,7 @@ def _bon_rows(rows: dict[str, list[list[str]]], z: list[str], bon: Bon, rates: d
             line.voucher_no, line.text, line.terminal_id, line.gv_type, line.gv_name,
             _bool(line.in_house), _bool(line.voided), str(line.agency_id), line.article_no, line.gtin,
             line.group_id, line.group_name, thousandths(line.quantity), thousandths(line.factor), line.unit,
-            _opt_amount(line.unit_price, 5),
+            _opt_amount(_unit_price(line), 5),
         ])  # fmt: skip
         _add(rows, "lines_vat.csv", pos, [str(line.vat_key), comma_amount(line.gross, 5),
                                           comma_amount(net, 5), comma_amount(vat, 5)])  # fmt: skip
