@@ -4,16 +4,16 @@ It behaves like a TR-03151 security element: ECDSA P-256 signatures (``ecdsa-pla
 plain r||s) over DER log messages shaped as BSI TR-03151 describes (see :mod:`.logmsg`),
 a signature counter incremented by every signed log, consecutive transaction numbers, a
 TR-03153-style TAR export with the certificate. State (key, counters, open transactions,
-registered clients) lives in a directory and survives restarts: every change is written to
-a temporary file, fsynced and renamed over the old file. It is not certified by the BSI; the
-property :attr:`SoftwareTse.certified` is False and every export says so.
+registered clients) lives in a directory and survives restarts: every signed log is written
+to a temporary file, fsynced and renamed into ``logs/`` before its result is returned, and the
+state (counters, open transactions, clients) is rebuilt from those log files at start. It is not
+certified by the BSI; the property :attr:`SoftwareTse.certified` is False and every export says so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import json
 import os
 import re
 import tarfile
@@ -31,13 +31,14 @@ from cryptography.x509.oid import NameOID
 
 from .api import Tse, TseInfo, TseTransaction, b64, serial_from_public_key, utc_from_unix
 from .errors import TseConflict, TseError, TseNotFound, TseStateError, TseUnavailable
-from .logmsg import SystemLog, TransactionLog, encode, signed_data
+from .logmsg import SystemLog, TransactionLog, decode, encode, signed_data
 
 NOT_CERTIFIED = "NOT CERTIFIED - storegw software TSE for demo, training and tests only"
 ALGORITHM = "ecdsa-plain-SHA256"
 TIME_FORMAT = "unixTime"
 _STATE_VERSION = 1
 _LOG_NAME = re.compile(r"_Sig-(\d+)_Log-(?:Tra_No-(\d+)_|Sys_)")
+_TX_NAME = re.compile(r"_(Start|Update|Finish)_Client-(.+)\.log$")
 _OPS = {"Start": "StartTransaction", "Update": "UpdateTransaction", "Finish": "FinishTransaction"}
 
 
@@ -146,7 +147,9 @@ class SoftwareTse(Tse):
         return cert
 
     def _load_state(self) -> dict[str, Any]:
-        path = self._dir / "state.json"
+        # The signed log files are the only persistent state: counters, open transactions and
+        # clients are what they imply. Nothing can disagree with them, so a crash at any point
+        # never reuses a number, reopens a finished transaction or forgets a client.
         state: dict[str, Any] = {
             "version": _STATE_VERSION,
             "signature_counter": 0,
@@ -154,24 +157,29 @@ class SoftwareTse(Tse):
             "clients": [],
             "open": {},
         }
-        if path.exists():
-            try:
-                state.update(json.loads(path.read_text("utf-8")))
-            except ValueError as err:
-                raise TseStateError(f"{path} is corrupt: {err}") from err
-        # A crash between writing a log and writing the state leaves the log ahead; the
-        # logs are the truth, so counters never go back and no number is reused.
-        for name in os.listdir(self._logs):
+        finished: set[str] = set()
+        for name in sorted(os.listdir(self._logs), key=_counter_of):
             match = _LOG_NAME.search(name)
-            if match:
-                state["signature_counter"] = max(state["signature_counter"], int(match.group(1)))
-                if match.group(2):
-                    state["transaction_counter"] = max(state["transaction_counter"], int(match.group(2)))
+            if not match or not name.endswith(".log") or name.startswith("."):
+                continue  # e.g. the temporary file of a write a crash interrupted
+            state["signature_counter"] = max(state["signature_counter"], int(match.group(1)))
+            number = match.group(2)
+            if number:
+                state["transaction_counter"] = max(state["transaction_counter"], int(number))
+                op = _TX_NAME.search(name)
+                if op and op.group(1) == "Start":
+                    state["open"][number] = {"client_id": op.group(2), "start": int(name.split("_")[1])}
+                elif op and op.group(1) == "Finish":
+                    finished.add(number)
+            elif "_Log-Sys_registerClient" in name:
+                log = decode((self._logs / name).read_bytes())
+                if isinstance(log, SystemLog):
+                    client = log.system_operation_data.decode("utf-8")
+                    if client not in state["clients"]:
+                        state["clients"].append(client)
+        for number in finished:
+            state["open"].pop(number, None)
         return state
-
-    def _save_state(self) -> None:
-        data = json.dumps(self._state, sort_keys=True).encode()
-        atomic_write(self._dir / "state.json", data)
 
     # -- signing --------------------------------------------------------------------------
 
@@ -186,7 +194,6 @@ class SoftwareTse(Tse):
         message = encode(SystemLog(**{**log.__dict__, "signature_value": signature}))
         atomic_write(self._logs / f"Unixt_{now}_Sig-{counter}_Log-Sys_{operation}.log", message)
         self._state["signature_counter"] = counter
-        self._save_state()
 
     def _transaction_log(
         self, op: str, client_id: str, number: int, process_type: str, process_data: str
@@ -216,7 +223,6 @@ class SoftwareTse(Tse):
             start = int(self._state["open"][str(number)]["start"])
             if op == "Finish":
                 del self._state["open"][str(number)]
-        self._save_state()
         return TseTransaction(
             number=number,
             client_id=client_id,

@@ -117,25 +117,29 @@ async def test_counters_survive_restart(tmp_path: Path) -> None:
     assert f1.signature_counter < f2.signature_counter < s3.signature_counter
 
 
-async def test_log_ahead_of_state_never_reuses_numbers(tmp_path: Path) -> None:
-    """A crash after the log was written but before the state was replaced."""
-    t = SoftwareTse(tmp_path / "c", clock=Clock())
+async def test_state_is_rebuilt_from_logs_only(tmp_path: Path) -> None:
+    t = SoftwareTse(tmp_path / "r", clock=Clock())
     await t.register_client(CLIENT)
-    state = (tmp_path / "c" / "state.json").read_bytes()
     s1 = await t.start_transaction(CLIENT)
-    (tmp_path / "c" / "state.json").write_bytes(state)  # as if the rename never happened
-    again = SoftwareTse(tmp_path / "c", clock=Clock())
-    s2 = await again.start_transaction(CLIENT)
-    assert s2.number == s1.number + 1
-    assert s2.signature_counter == s1.signature_counter + 1
+    await t.finish_transaction(CLIENT, s1.number, "Kassenbeleg-V1", PD)
+    s2 = await t.start_transaction(CLIENT)
+    again = SoftwareTse(tmp_path / "r", clock=Clock())
+    info = await again.info()
+    assert info.registered_clients == (CLIENT,) and info.open_transactions == (s2.number,)
+    assert info.transaction_counter == 2 and info.signature_counter == s2.signature_counter
+    with pytest.raises(TseConflict):
+        await again.finish_transaction(CLIENT, s1.number, "Kassenbeleg-V1", PD)
+    fin = await again.finish_transaction(CLIENT, s2.number, "Kassenbeleg-V1", PD)
+    assert fin.signature_counter == s2.signature_counter + 1 and fin.start_time == s2.start_time
 
 
-async def test_state_files_written_atomically(tmp_path: Path) -> None:
+async def test_files_written_atomically(tmp_path: Path) -> None:
     t = SoftwareTse(tmp_path / "a", clock=Clock())
     await t.register_client(CLIENT)
+    await t.start_transaction(CLIENT)
     names = set(os.listdir(tmp_path / "a"))
-    assert {"key.pem", "state.json", "certificate.der", "logs"} <= names
-    assert not [n for n in names if n.endswith(".tmp")]
+    assert names == {"key.pem", "certificate.der", "logs"}
+    assert not [n for n in os.listdir(tmp_path / "a" / "logs") if not n.endswith(".log")]
     assert (tmp_path / "a" / "key.pem").stat().st_mode & 0o077 == 0
 
 
