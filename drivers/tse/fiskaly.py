@@ -453,5 +453,5 @@ def _transaction(data: Mapping[str, Any], process_type: str, process_data: str) 
             process_data=process_data,
             certified=True,
         )
-    except (KeyError, TypeError, ValueError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, OSError) as err:
         raise TseError(f"unexpected transaction response: {err!r}", code="E_BAD_RESPONSE") from err

@@ -337,6 +337,7 @@ class SoftwareTse(Tse):
             with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
 
                 def add(name: str, data: bytes) -> None:
+                    """Add one member with the TSE clock as modification time."""
                     entry = tarfile.TarInfo(name)
                     entry.size = len(data)
                     entry.mtime = int(self._clock())

@@ -11,9 +11,19 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from drivers.tse import TseAuthError, TseConflict, TseRejected, TseStateError, TseTimeout, TseUnavailable
-from drivers.tse.fiskaly import FiskalyConfig, FiskalyTse
+from drivers.tse import (
+    TseAuthError,
+    TseConflict,
+    TseError,
+    TseRejected,
+    TseStateError,
+    TseTimeout,
+    TseUnavailable,
+)
+from drivers.tse.fiskaly import FiskalyConfig, FiskalyTse, _transaction
 from drivers.tse.fiskaly_sim import FiskalySimulator
 from drivers.tse.verify import verify_transaction
 
@@ -213,3 +223,21 @@ async def test_connection_refused_is_unavailable() -> None:
         assert isinstance(err.value, ConnectionError)
     finally:
         await client.close()
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=20),
+    lambda inner: st.dictionaries(st.sampled_from(["timestamp", "operation", "value", "counter", "algorithm",
+                                                   "public_key", "timestamp_format"]), inner, max_size=7),
+    max_leaves=10,
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.sampled_from(["number", "time_start", "time_end", "log", "signature", "tss_serial_number",
+                                        "client_serial_number"]), _VALUES, max_size=7))  # fmt: skip
+def test_fuzz_transaction_response_only_raises_tse_error(data: dict[str, object]) -> None:
+    try:
+        _transaction(data, "", "")
+    except TseError:
+        pass
