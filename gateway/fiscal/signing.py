@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from drivers.tse import Tse, TseError, TseTimeout, TseTransaction
 
@@ -21,6 +21,28 @@ from .amounts import qr_time
 from .process_data import QrFields, qr_code_string
 
 OutageHook = Callable[["Outage"], Awaitable[None] | None]
+
+
+class StartedTransaction(Protocol):
+    """What finishing needs of a started transaction (a :class:`TseTransaction` qualifies)."""
+
+    @property
+    def number(self) -> int:
+        """TSE transaction number."""
+        ...
+
+    @property
+    def start_time(self) -> datetime:
+        """Log time of the Start operation."""
+        ...
+
+
+@dataclass(frozen=True)
+class OpenTransaction:
+    """A started transaction restored from the open cart after a restart (number + start time)."""
+
+    number: int
+    start_time: datetime
 
 
 def tse_object(tx: TseTransaction) -> dict[str, Any]:
@@ -125,7 +147,7 @@ class SaleSigner:
 
     async def finish(
         self,
-        started: TseTransaction | None,
+        started: StartedTransaction | None,
         process_type: str,
         process_data: str,
         *,

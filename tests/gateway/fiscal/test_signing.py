@@ -12,7 +12,7 @@ from drivers.tse import TseTransaction
 from drivers.tse.software import SoftwareTse
 from drivers.tse.verify import verify_transaction
 from gateway.fiscal.process_data import Payment, receipt_process_data
-from gateway.fiscal.signing import Outage, SaleSigner, tse_object
+from gateway.fiscal.signing import OpenTransaction, Outage, SaleSigner, tse_object
 
 CLIENT = "KASSE-02"
 PD = receipt_process_data("Beleg", {1: 1190, 2: 214}, [Payment(1000, True), Payment(404, False)])
@@ -120,3 +120,15 @@ def test_tse_object_needs_a_finish() -> None:
     tx = TseTransaction(1, CLIENT, "Start", 2, now, now, None, "s", "ab", "k", "ecdsa-plain-SHA256", "unixTime", "", "")
     with pytest.raises(ValueError):
         tse_object(tx)
+
+
+async def test_finish_after_restart_from_stored_number(tmp_path: Path) -> None:
+    first = SoftwareTse(tmp_path / "r")
+    await first.register_client(CLIENT)
+    started = await SaleSigner(first, CLIENT).start()
+    assert started is not None
+    stored = (started.number, started.start_time)  # what the open cart keeps
+    signer = SaleSigner(SoftwareTse(tmp_path / "r"), CLIENT)
+    obj = await signer.finish(OpenTransaction(*stored), "Kassenbeleg-V1", PD, bon_id="B1")
+    assert obj["transaction_number"] == started.number
+    verify_transaction(tx_from_qr(obj["qr_code"], obj["serial_number"]))
