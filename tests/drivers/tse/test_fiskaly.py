@@ -241,3 +241,26 @@ def test_fuzz_transaction_response_only_raises_tse_error(data: dict[str, object]
         _transaction(data, "", "")
     except TseError:
         pass
+
+
+async def test_lifecycle_errors(sim: FiskalySimulator) -> None:
+    client = FiskalyTse(_config(sim, admin_pin=""))
+    try:
+        async with asyncio.timeout(10):
+            puk = await client.create_tss()
+            assert len(puk) >= 10
+            with pytest.raises(TseStateError) as err:
+                await client.register_client(CLIENT)  # not initialised yet
+            assert err.value.code == "E_TSS_NOT_INITIALIZED"
+            await client.deploy_tss()
+            with pytest.raises(TseRejected):
+                await client.set_admin_pin(puk, "123")  # too short
+            await client.set_admin_pin(puk, "246810")
+            with pytest.raises(TseRejected) as err2:
+                await client.admin_login("000000")
+            assert err2.value.code == "E_INVALID_ADMIN_PIN"
+            with pytest.raises(TseAuthError):
+                await client.initialize_tss()  # no admin session
+            assert (await client.info()).state == "UNINITIALIZED"
+    finally:
+        await client.close()
