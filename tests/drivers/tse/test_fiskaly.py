@@ -264,3 +264,27 @@ async def test_lifecycle_errors(sim: FiskalySimulator) -> None:
             assert (await client.info()).state == "UNINITIALIZED"
     finally:
         await client.close()
+
+
+async def test_finish_retried_after_lost_answer_returns_the_stored_finish(
+    tse: FiskalyTse, sim: FiskalySimulator
+) -> None:
+    start = await tse.start_transaction(CLIENT)
+    one_shot = FiskalyTse(replace(tse._cfg, attempts=1))
+    try:
+        sim.inject(r"PUT .*/tx/.*tx_revision=2", status=502, code="E_GATEWAY", after=True)
+        with pytest.raises(TseUnavailable):
+            await one_shot.finish_transaction(CLIENT, start.number, "Kassenbeleg-V1", PD)
+        # a new attempt without local state: revision 3 conflicts (409), the client reads the
+        # transaction, finds it FINISHED with the same data, and returns that signed result
+        fresh = FiskalyTse(tse._cfg)
+        try:
+            async with asyncio.timeout(10):
+                fin = await fresh.finish_transaction(CLIENT, start.number, "Kassenbeleg-V1", PD)
+        finally:
+            await fresh.close()
+        assert any("tx_revision=3" in r for r in sim.requests)
+        verify_transaction(fin)
+        assert (await tse.info()).signature_counter == fin.signature_counter
+    finally:
+        await one_shot.close()
