@@ -29,6 +29,7 @@ def import_sections() -> None:
 def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     """Build the optional components the config asks for."""
     from gateway.devices import api as devices_api
+    from gateway.devices import input_adapters  # registers the scanner and scale drivers
     from gateway.devices.manager import DeviceManager, DevicesConfig
     from gateway.payments.card import ZvtConfig
     from gateway.payments.card import install as install_card
@@ -42,7 +43,7 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     zcfg = gw.config.get(ZvtConfig)
     if zcfg.enabled:
         install_card(gw, zcfg)
-    del args
+    del args, input_adapters
 
 
 def demo_config(config: Config) -> Config:

@@ -13,7 +13,7 @@ from typing import Any
 from gateway.config import PosConfig
 from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.ledger import Ledger, Txn
-from gateway.pos.catalog import Catalog
+from gateway.pos.catalog import Catalog, Resolved
 from gateway.pos.pricing import apply_line_discount, discount_amount, price_line, totals
 
 
@@ -33,6 +33,15 @@ def check_qty(cfg: PosConfig, qty: Any, weight_g: Any, weight_source: str = "") 
             if weight_source == "manual":
                 raise BadRequest("manual weight entry is not allowed on this till", field="weight_g")
     return qty, weight_g
+
+
+def label_values(res: Resolved, qty: int | None, weight_g: int | None, source: str) -> tuple[Any, ...]:
+    """``(qty, weight_g, weight_source, label_price)`` for price_line, preferring what the label says."""
+    if res.weight_g is not None:
+        return None, res.weight_g, "label", res.price_cents
+    if res.count is not None:
+        return res.count, None, source, res.price_cents
+    return qty, weight_g, source, res.price_cents
 
 
 def load_cart(conn: Any, cart_id: str) -> tuple[str, str, dict[str, Any]]:
@@ -106,8 +115,8 @@ class CartService:
         q, w = check_qty(self.cfg, qty, weight_g, weight_source)
 
         def build(txn: Txn, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-            product = self.catalog.lookup(code, txn.conn)
-            line = price_line(data["next_line"], product, q, w, weight_source)
+            res = self.catalog.resolve(code, txn.conn)
+            line = price_line(data["next_line"], res.product, *label_values(res, q, w, weight_source))
             return [("cart.line_added", {"line": line})]
 
         return await self._mutate(cart_id, ("open",), build)

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivers.barcode import InvalidBarcode
+from drivers.barcode import parse as parse_barcode
 from gateway.errors import BadRequest, NotFound
 from gateway.ledger import Ledger, Txn
 from gateway.ledger.store import now_iso
@@ -82,6 +84,17 @@ class Product:
         d = asdict(self)
         d["codes"] = list(self.codes)
         return d
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A product found for a code, with the values its barcode carried."""
+
+    product: Product
+    weight_g: int | None = None
+    price_cents: int | None = None
+    count: int | None = None
+    barcode_kind: str = ""
 
 
 @dataclass
@@ -197,6 +210,38 @@ class Catalog:
         if row is None:
             raise NotFound(f"unknown product code {code!r}", code_value=code)
         return self._from_row(row)
+
+    def resolve(self, code: str, conn: sqlite3.Connection | None = None) -> Resolved:
+        """The product for a scanned or typed code, with what an in-store barcode carries.
+
+        Tries the code as stored, then the barcode's GTIN forms, then the article number of a
+        German in-store code (prefix 2x: GS1 Germany layouts), whose weight, price or count comes
+        from the label. A code with a wrong check digit is refused: it was misread.
+        """
+        try:
+            return Resolved(self.lookup(code, conn))
+        except NotFound:
+            pass
+        try:
+            bc = parse_barcode(code)
+        except InvalidBarcode as err:
+            raise NotFound(f"unknown product code {code!r} ({err.reason})", code_value=code) from None
+        if bc.check_digits_valid is False:
+            raise BadRequest(f"code {code} has a wrong check digit: {', '.join(bc.problems)}", field="code")
+        candidates: list[str] = []
+        if bc.kind.startswith("in_store") and bc.item_code:
+            candidates += [bc.item_code, bc.item_code[2:6], bc.item_code[2:6].lstrip("0")]
+        if bc.gtin:
+            candidates += [bc.gtin, bc.gtin.zfill(13), bc.gtin.zfill(14), bc.gtin.lstrip("0")]
+        for cand in candidates:
+            if not cand:
+                continue
+            try:
+                product = self.lookup(cand, conn)
+            except NotFound:
+                continue
+            return Resolved(product, bc.weight_g, bc.price_cents, bc.count, bc.kind)
+        raise NotFound(f"unknown product code {code!r}", code_value=code)
 
     def search(self, q: str, limit: int = 20) -> list[Product]:
         """Products whose code starts with ``q`` (digits) or whose name has words starting with ``q``."""

@@ -15,8 +15,22 @@ from gateway.pos.catalog import Product
 from gateway.pos.money import VAT_RATES_BP, allocate, div_round, percent_of, vat_split
 
 
-def price_line(line_no: int, product: Product, qty: int | None, weight_g: int | None, weight_source: str = "") -> dict[str, Any]:
-    """A priced line dict for ``qty`` pieces or ``weight_g`` grams of ``product``."""
+def price_line(line_no: int, product: Product, qty: int | None, weight_g: int | None, weight_source: str = "",
+               label_price: int | None = None) -> dict[str, Any]:
+    """A priced line dict for ``qty`` pieces or ``weight_g`` grams of ``product``.
+
+    ``label_price`` is the price printed into an in-store barcode (prefix 2x): it is the line's
+    gross amount; a weighed product without a printed weight gets the weight that price implies.
+    """
+    if label_price is not None:
+        if product.unit == "kg" and weight_g is None and product.price > 0:
+            weight_g = max(1, div_round(label_price * 1000, product.price))
+            weight_source = "label-price"
+        labelled = price_line(line_no, product, None if product.unit == "kg" else 1,
+                              weight_g if product.unit == "kg" else None, weight_source)
+        labelled["gross"] = labelled["amount"] = label_price
+        labelled["label_price"] = True
+        return labelled
     if product.unit == "kg":
         if weight_g is None:
             raise BadRequest(f"product {product.code} is sold by weight: give weight_g", field="weight_g")

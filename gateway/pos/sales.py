@@ -17,7 +17,7 @@ from gateway.config import PosConfig
 from gateway.errors import BadRequest, Conflict, GatewayError, NotFound
 from gateway.idempotency import IdemKey, IdempotencyStore
 from gateway.ledger import Ledger, Txn
-from gateway.pos.carts import cart_view, check_qty, load_cart
+from gateway.pos.carts import cart_view, check_qty, label_values, load_cart
 from gateway.pos.catalog import Catalog
 from gateway.pos.money import div_round, vat_split
 from gateway.pos.payments import PaymentRegistry
@@ -95,8 +95,10 @@ class SaleService:
             code = raw.get("code")
             if not isinstance(code, str) or not code:
                 raise BadRequest(f"lines[{i - 1}].code must be a non-empty string", field="lines")
-            qty, w = check_qty(self.cfg, raw.get("qty"), raw.get("weight_g"), str(raw.get("weight_source", "")))
-            priced.append(price_line(i, self.catalog.lookup(code, conn), qty, w, str(raw.get("weight_source", ""))))
+            source = str(raw.get("weight_source", ""))
+            qty, w = check_qty(self.cfg, raw.get("qty"), raw.get("weight_g"), source)
+            res = self.catalog.resolve(code, conn)
+            priced.append(price_line(i, res.product, *label_values(res, qty, w, source)))
         return priced
 
     async def _sign(self, kind: str, draft: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +181,27 @@ async def test_rebuild_reproduces_projections(gw: Gateway) -> None:
     before = snapshot()
     assert gw.ledger.rebuild() == gw.ledger.last_seq
     assert snapshot() == before
+
+
+async def test_scanned_in_store_codes_and_gtin_forms(gw: Gateway) -> None:
+    from gateway.pos.catalog import Catalog, Product
+
+    def fn(txn: Any) -> None:
+        Catalog.upsert(txn, [Product("1111", "Gouda am Stück", 2, 1290, "kg")])
+
+    gw.ledger.write_sync(fn)
+    cart = await gw.carts.open("c")
+    # GS1 Germany examples (fact sheet §3.7): 28 1111 0 68708 = 6.870 kg, 22 1111 4 00239 = 2.39 EUR
+    c = await gw.carts.add_line(cart["id"], "2811111068708")
+    line = c["lines"][0]
+    assert line["code"] == "1111" and line["weight_g"] == 6870 and line["weight_source"] == "label"
+    assert line["gross"] == 8862  # 12.90 EUR/kg x 6.870 kg = 88.623 -> 88.62
+    c = await gw.carts.add_line(cart["id"], "2211114002394")
+    assert c["lines"][1]["gross"] == 239 and c["lines"][1]["label_price"] is True
+    # a 14-digit GTIN with a leading zero finds the GTIN-13 in the catalog
+    c = await gw.carts.add_line(cart["id"], "04006381333931")
+    assert c["lines"][2]["code"] == "4006381333931"
+    with pytest.raises(BadRequest, match="check digit"):
+        await gw.carts.add_line(cart["id"], "4006381333932")
+    with pytest.raises(BadRequest, match="check digit"):
+        await gw.carts.add_line(cart["id"], "2811111068709")
