@@ -35,7 +35,7 @@ demo: venv
 	$(VENV)/bin/storegw --data-dir $(DATA_DIR) demo --http-port $(HTTP_PORT)
 
 lint: venv
-	$(VENV)/bin/ruff check gateway drivers tests bench
+	$(VENV)/bin/ruff check .
 
 typecheck: venv
 	$(VENV)/bin/mypy
