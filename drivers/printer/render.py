@@ -180,7 +180,7 @@ class _Interpreter:
         else:
             self.command(tok)
 
-    def command(self, tok: Token) -> None:  # noqa: C901 - one branch per command is clearest
+    def command(self, tok: Token) -> None:
         a = tok.args[0] if tok.args else 0
         name = tok.name
         if name == "ESC @":

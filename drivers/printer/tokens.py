@@ -47,17 +47,23 @@ class Token:
     ``kind`` is ``text`` (printable bytes in ``data``), ``control`` (single byte such as LF),
     ``command`` (``name`` like ``"ESC t"``, parameters in ``args``, bulk payload in ``data``),
     ``unknown`` (an unrecognised command or control byte) or ``truncated`` (the stream ended
-    inside a command).
+    inside a command). ``data[offset:end]`` are the token's bytes.
     """
 
     kind: str
     name: str
     offset: int
+    end: int
     args: bytes = b""
     data: bytes = b""
 
 
+_DLE_NAMES = {0x04: "DLE EOT", 0x05: "DLE ENQ", 0x14: "DLE DC4"}
+
+
 def _cmd_name(prefix: int, cmd: int) -> str:
+    if prefix == DLE and cmd in _DLE_NAMES:
+        return _DLE_NAMES[cmd]
     ch = chr(cmd) if 0x21 <= cmd <= 0x7E else f"0x{cmd:02x}"
     return f"{_PREFIX_NAMES[prefix]} {ch}"
 
@@ -202,37 +208,37 @@ def tokenize(data: bytes) -> Iterator[Token]:
             j = i + 1
             while j < size and data[j] >= 0x20:
                 j += 1
-            yield Token("text", "text", i, data=data[i:j])
+            yield Token("text", "text", i, j, data=data[i:j])
             i = j
             continue
         if b in CONTROLS:
-            yield Token("control", CONTROLS[b], i)
+            yield Token("control", CONTROLS[b], i, i + 1)
             i += 1
             continue
         if b not in _PREFIX_NAMES:
-            yield Token("unknown", f"0x{b:02x}", i)
+            yield Token("unknown", f"0x{b:02x}", i, i + 1)
             i += 1
             continue
         if i + 1 >= size:
-            yield Token("truncated", _PREFIX_NAMES[b], i)
+            yield Token("truncated", _PREFIX_NAMES[b], i, size)
             return
         key = (b, data[i + 1])
         name = _cmd_name(b, data[i + 1])
         if key in _FIXED:
             end = i + 2 + _FIXED[key]
             if end > size:
-                yield Token("truncated", name, i, args=data[i + 2 :])
+                yield Token("truncated", name, i, size, args=data[i + 2 :])
                 return
-            yield Token("command", name, i, args=data[i + 2 : end])
+            yield Token("command", name, i, end, args=data[i + 2 : end])
             i = end
         elif key in _VARIABLE:
             parsed = _VARIABLE[key](data, i + 2)
             if parsed is None:
-                yield Token("truncated", name, i, data=data[i + 2 :])
+                yield Token("truncated", name, i, size, data=data[i + 2 :])
                 return
             args, payload, end = parsed
-            yield Token("command", name, i, args=args, data=payload)
+            yield Token("command", name, i, end, args=args, data=payload)
             i = end
         else:
-            yield Token("unknown", name, i)
+            yield Token("unknown", name, i, i + 2)
             i += 2
