@@ -18,15 +18,14 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import sys
-import tty
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from drivers.printer._escpos import Escpos
 from drivers.printer.tokens import tokenize
+from drivers.pty_endpoint import PtyEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -324,56 +323,17 @@ class TcpPrinterSimulator:
         await self.unplug()
 
 
-class PtyPrinterSimulator:
+class PtyPrinterSimulator(PtyEndpoint):
     """The simulator behind a pseudo-terminal: a serial receipt printer.
 
-    ``path`` (a symlink when ``link`` is given, else the slave tty) is what a serial driver
-    opens. ``unplug`` closes the pty, ``plug`` creates a new one behind the same link.
+    ``path`` (the symlink when ``link`` is given, else the slave tty) is what a serial driver
+    opens. ``unplug`` closes the pty (ending the current job), ``plug`` creates a new one
+    behind the same link.
     """
 
     def __init__(self, sim: PrinterSimulator | None = None, link: str | None = None) -> None:
         self.sim = sim or PrinterSimulator()
-        self.link = link
-        self._master: int | None = None
-        self._slave: int | None = None
-        self.path = ""
-
-    def plug(self) -> None:
-        """Create the pty and start answering on the running event loop."""
-        master, slave = os.openpty()
-        tty.setraw(master)
-        self._master, self._slave = master, slave
-        self.path = os.ttyname(slave)
-        if self.link:
-            tmp = f"{self.link}.tmp"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            os.symlink(self.path, tmp)
-            os.replace(tmp, self.link)
-            self.path = self.link
-        asyncio.get_running_loop().add_reader(master, self._on_readable)
-
-    def _on_readable(self) -> None:
-        assert self._master is not None
-        try:
-            data = os.read(self._master, 4096)
-        except OSError:
-            return
-        reply = self.sim.feed(data)
-        if reply:
-            os.write(self._master, reply)
-
-    def unplug(self) -> None:
-        """Close the pty: the driver's next read or write fails."""
-        if self._master is None:
-            return
-        asyncio.get_running_loop().remove_reader(self._master)
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-        self._master = self._slave = None
-        self.sim.finish_job()
+        super().__init__(self.sim.feed, link, self.sim.finish_job)
 
 
 async def _control_stdin(sim: PrinterSimulator) -> None:
