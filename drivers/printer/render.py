@@ -260,7 +260,7 @@ class _Interpreter:
         cols = len(tok.data) // rows
         if not cols:
             return
-        img = Image.new("1", (cols, rows * 8), 1)
+        img = Image.new("1", (cols, rows * 8), 255)
         px = img.load()
         assert px is not None
         for x in range(cols):
