@@ -83,7 +83,8 @@ def test_python_escpos_commands_round_trip() -> None:
 
 def test_column_image_and_graphics() -> None:
     column = b"\x1b*\x00\x02\x00\x80\x01"  # two 8-dot columns: top dot, bottom dot
-    graphics = b"\x1d(L" + (13).to_bytes(2, "little") + b"0p0\x01\x011\x08\x00\x02\x00" + b"\xff\x00"
+    body = b"0p0\x01\x011\x08\x00\x02\x00" + b"\xff\x00"  # store 8x2 raster graphics
+    graphics = b"\x1d(L" + len(body).to_bytes(2, "little") + body
     slip = render_bytes(column + graphics + b"\x1d(L\x02\x0002")
     a, b = slip.elements
     assert isinstance(a, Picture) and a.image.size == (2, 8)
