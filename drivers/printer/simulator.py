@@ -199,6 +199,13 @@ class PrinterSimulator:
             self._paper_left -= len(raw)
         self.current += raw
 
+    def disconnected(self) -> None:
+        """The host went away: an incomplete command is discarded, received data ends the job."""
+        if self._pending:
+            log.info("simulated printer: discarding %d bytes of an incomplete command", len(self._pending))
+            self._pending = b""
+        self.finish_job()
+
     def finish_job(self) -> None:
         """Close the current job (at a cut or when the host disconnects)."""
         if not self.current.strip(b"\x00"):
@@ -286,17 +293,16 @@ class TcpPrinterSimulator:
                     if len(data) >= self._drop_after:
                         self.sim.feed(data[: self._drop_after])
                         self._drop_after = None
-                        self.sim.finish_job()
                         break
                     self._drop_after -= len(data)
                 reply = self.sim.feed(data)
                 if reply:
                     writer.write(reply)
                     await writer.drain()
-            self.sim.finish_job()
         except (ConnectionError, OSError) as err:
             log.info("simulated printer: connection lost: %s", err)
         finally:
+            self.sim.disconnected()
             self._conns.remove(conn)
             writer.close()
             with contextlib.suppress(ConnectionError, OSError):
@@ -333,7 +339,7 @@ class PtyPrinterSimulator(PtyEndpoint):
 
     def __init__(self, sim: PrinterSimulator | None = None, link: str | None = None) -> None:
         self.sim = sim or PrinterSimulator()
-        super().__init__(self.sim.feed, link, self.sim.finish_job)
+        super().__init__(self.sim.feed, link, self.sim.disconnected)
 
 
 async def _control_stdin(sim: PrinterSimulator) -> None:
