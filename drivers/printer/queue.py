@@ -173,6 +173,17 @@ class SqliteJobStore:
 _TRANSIENT = (PrinterNotReady, PrinterOffline, PrinterTimeout, PrinterStatusError)
 
 
+def _reason(err: Exception) -> str:
+    """A short job reason: ``paper out``, ``offline: <cause>``, ``no answer within 3 s``."""
+    if isinstance(err, PrinterNotReady):
+        return err.reason
+    if isinstance(err, PrinterOffline):
+        return f"offline: {err.reason}"
+    if isinstance(err, PrinterTimeout):
+        return f"no answer within {err.seconds:g} s"
+    return str(err)
+
+
 class PrintQueue:
     """Prints jobs for one printer in submission order, one at a time.
 
@@ -318,7 +329,7 @@ class PrintQueue:
                 await self.printer.write(job.data)
                 await self._ensure_ready(" during printing")
             except _TRANSIENT as err:
-                reason = getattr(err, "reason", str(err))
+                reason = _reason(err)
                 if time.monotonic() >= deadline:
                     log.warning("print job %s failed: %s", job.job_id, reason)
                     await self._save(job, JobState.FAILED, reason)
