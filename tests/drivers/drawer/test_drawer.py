@@ -18,6 +18,7 @@ from drivers.printer._escpos import Dummy
 from drivers.printer.connection import PrinterConnection
 from drivers.printer.simulator import PrinterSimulator, SimulatedState, TcpPrinterSimulator
 from drivers.printer.status import PrinterStatus
+from tests.drivers.polling import until
 
 
 def test_kick_bytes_match_python_escpos() -> None:
@@ -116,14 +117,12 @@ async def test_drawer_through_simulated_network_printer() -> None:
             assert [(k.pin, k.on_ms, k.off_ms) for k in tcp.sim.kicks] == [(5, 50, 500)]
             tcp.sim.apply("drawer-close")
             drawer.start(interval=0.01)
-            while "closed" not in events:
-                await asyncio.sleep(0.01)
+            await until(lambda: "closed" in events)
             await tcp.unplug()  # polling survives the printer going away
             await asyncio.sleep(0.05)
             await tcp.start()
             tcp.sim.apply("drawer-open")
-            while events.count("opened") < 2:
-                await asyncio.sleep(0.01)
+            await until(lambda: events.count("opened") >= 2)
             await drawer.stop()
     finally:
         await printer.close()

@@ -15,6 +15,7 @@ from drivers.printer.layout import ReceiptLayout
 from drivers.printer.render import render_bytes, slip_to_text
 from drivers.printer.simulator import PtyPrinterSimulator, TcpPrinterSimulator
 from drivers.printer.status import PrinterStatus
+from tests.drivers.polling import until
 
 
 @pytest.fixture
@@ -140,8 +141,7 @@ async def test_status_poller_reports_changes_and_errors(tcp_sim: TcpPrinterSimul
         assert isinstance(errors[-1], PrinterOffline)
         await tcp_sim.start()
         poller.start()
-        while len(seen) < 3:
-            await asyncio.sleep(0.01)
+        await until(lambda: len(seen) >= 3)
         await poller.stop()
         assert seen[-1].paper_out
 

@@ -14,6 +14,7 @@ from drivers.printer.errors import PrintJobError, UnknownJob
 from drivers.printer.layout import ReceiptLayout
 from drivers.printer.queue import JobState, JobStore, MemoryJobStore, PrintJob, PrintQueue, SqliteJobStore
 from drivers.printer.simulator import PrinterSimulator, SimulatedEscpos, TcpPrinterSimulator
+from tests.drivers.polling import until
 from tests.drivers.printer.test_layout import sample_receipt
 
 JOB = b"\x1b@receipt\n\x1dV\x01"
@@ -77,8 +78,7 @@ async def test_waits_for_paper_then_prints(running: tuple[PrintQueue, PrinterSim
     sim.apply("paper-out")
     async with asyncio.timeout(10):
         await queue.submit("sale-3", JOB)
-        while queue.get("sale-3").reason != "waiting: paper out":
-            await asyncio.sleep(0.01)
+        await until(lambda: queue.get("sale-3").reason == "waiting: paper out")
         assert queue.get("sale-3").state is JobState.QUEUED and sim.jobs == []
         sim.apply("paper-ok")
         done = await queue.wait("sale-3")
@@ -107,8 +107,7 @@ async def test_paper_out_mid_receipt_prints_again_when_refilled(
     sim.paper_out_after(200)
     async with asyncio.timeout(10):
         await queue.submit("sale-5", receipt)
-        while queue.get("sale-5").reason != "waiting: paper out during printing":
-            await asyncio.sleep(0.01)
+        await until(lambda: queue.get("sale-5").reason == "waiting: paper out during printing")
         assert sim.jobs == [] and sim.lost_bytes > 0
         sim.current.clear()  # the operator tears off the partial slip and loads paper
         sim.apply("paper-ok")
@@ -181,8 +180,7 @@ async def test_end_to_end_over_tcp_with_paper_out() -> None:
         async with asyncio.timeout(15):
             tcp.sim.apply("paper-out")
             await queue.submit("tcp-1", layout.render(receipt), layout.render(replace(receipt, copy=True)))
-            while not queue.get("tcp-1").reason.startswith("waiting"):
-                await asyncio.sleep(0.01)
+            await until(lambda: queue.get("tcp-1").reason.startswith("waiting"))
             tcp.sim.apply("paper-ok")
             assert (await queue.wait("tcp-1")).state is JobState.DONE
             copy = await queue.reprint("tcp-1")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from drivers.printer.simulator import PrinterSimulator, SimulatedState
+from tests.drivers.polling import until
 
 
 @pytest.mark.parametrize(
@@ -100,8 +101,7 @@ async def test_command_line_simulator(tmp_path: Path) -> None:
             assert await reader.readexactly(1) == b"\x1e"
             writer.close()
             await writer.wait_closed()
-            while not list(tmp_path.glob("job-*.bin")):
-                await asyncio.sleep(0.05)
+            await until(lambda: list(tmp_path.glob("job-*.bin")))
             assert (tmp_path / "job-00001.bin").read_bytes() == b"\x1b@Hallo\n\x1dV\x01"
     finally:
         proc.terminate()
