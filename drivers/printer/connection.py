@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import usb.core
+
 from drivers.printer._escpos import Escpos, EscposLibraryError, Network, Serial, Usb
 from drivers.printer.errors import PrinterOffline, PrinterStatusError, PrinterTimeout
 from drivers.printer.status import ALL_QUERIES, PrinterStatus, extract_reply, status_query
@@ -49,13 +51,27 @@ class _SerialPrinter(Serial):
         return bytes(first) + (bytes(self.device.read(waiting)) if waiting else b"")
 
 
+class _UsbPrinter(Usb):
+    """python-escpos ``Usb`` whose read timeout is a ``TimeoutError``, not a dead device.
+
+    pyusb reports an unanswered bulk-IN read as ``USBTimeoutError`` (an ``OSError``), which
+    would otherwise look like an unplugged printer.
+    """
+
+    def _read(self) -> bytes:
+        try:
+            return bytes(self.device.read(self.in_ep, 16))
+        except usb.core.USBTimeoutError as err:
+            raise TimeoutError(str(err)) from err
+
+
 def _describe(device: Escpos) -> str:
     if isinstance(device, Network):
         return f"tcp://{device.host}:{device.port}"
     if isinstance(device, Serial):
         return f"serial:{device.devfile}"
     if isinstance(device, Usb):
-        return f"usb:{device.idVendor:04x}:{device.idProduct:04x}"
+        return f"usb:{device.usb_args.get('idVendor', 0):04x}:{device.usb_args.get('idProduct', 0):04x}"
     return type(device).__name__
 
 
@@ -101,9 +117,15 @@ class PrinterConnection:
 
     @classmethod
     def usb(cls, vendor_id: int, product_id: int, in_ep: int = 0x82, out_ep: int = 0x01,
-            timeout: float = 3.0, profile: str | None = None, **kwargs: Any) -> PrinterConnection:
-        """A printer claimed through pyusb (needs udev permissions; pyusb timeouts are ms)."""
-        device = Usb(vendor_id, product_id, timeout=int(timeout * 1000), in_ep=in_ep, out_ep=out_ep, profile=profile)
+            timeout: float = 3.0, profile: str | None = None, usb_args: dict[str, Any] | None = None,
+            **kwargs: Any) -> PrinterConnection:
+        """A printer claimed through pyusb (needs udev permissions).
+
+        ``usb_args`` go to ``usb.core.find`` (e.g. ``bus``/``address`` or ``custom_match`` to tell
+        identical printers apart); ``timeout`` is in seconds here, pyusb gets milliseconds.
+        """
+        device = _UsbPrinter(vendor_id, product_id, usb_args=usb_args or {}, timeout=int(timeout * 1000),
+                             in_ep=in_ep, out_ep=out_ep, profile=profile)
         return cls(device, timeout=timeout, **kwargs)
 
     # -- state ------------------------------------------------------------------------------
