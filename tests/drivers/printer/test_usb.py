@@ -33,6 +33,7 @@ class FakeUsbPrinter:
         self.writes: list[tuple[int, int]] = []
         self.reads: list[int] = []
         self.unplugged = False
+        self.found: dict[str, Any] = {}
 
     def set_configuration(self) -> None:
         pass
@@ -58,14 +59,11 @@ class FakeUsbPrinter:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeUsbPrinter:
     device = FakeUsbPrinter(PrinterSimulator())
-    found: dict[str, Any] = {}
-
     def find(**kwargs: Any) -> FakeUsbPrinter | None:
-        found.update(kwargs)
+        device.found.update(kwargs)
         return None if device.unplugged else device
 
     monkeypatch.setattr(usb.core, "find", find)
-    device.found = found  # type: ignore[attr-defined]
     return device
 
 
