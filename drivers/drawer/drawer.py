@@ -100,6 +100,7 @@ class CashDrawer:
             raise DrawerConfigError(f"alarm time must be >= 0 s, got {alarm_after}")
         self.port = port
         self.pin = pin
+        self.on_ms = on_ms
         self.open_level_high = open_level_high
         self.alarm_after = alarm_after
         self.on_event = on_event
@@ -118,10 +119,20 @@ class CashDrawer:
             except Exception:
                 log.exception("drawer event callback failed")
 
-    async def open(self) -> None:
-        """Kick the drawer (queued behind any print data already sent)."""
+    async def open(self, immediate: bool = False) -> None:
+        """Kick the drawer.
+
+        By default with ``ESC p``, which the printer executes after the print data already
+        sent (open the drawer at the end of a receipt). ``immediate`` uses the real-time
+        ``DLE DC4`` pulse instead (a "no sale" open; works even while the printer is out of
+        paper), rounded up to whole 100 ms.
+        """
+        command = self.command
+        if immediate:
+            pulse = min(800, max(100, -(-self.on_ms // 100) * 100))
+            command = realtime_kick_command(self.pin, pulse)
         try:
-            await self.port.write(self.command)
+            await self.port.write(command)
         except (ConnectionError, TimeoutError) as err:
             raise DrawerUnavailable(f"cannot kick drawer: {err}") from err
         self._emit(DrawerEvent("kicked"))

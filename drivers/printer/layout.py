@@ -14,6 +14,7 @@ import contextlib
 import io
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from drivers.printer._escpos import Dummy, EscposLibraryError, capabilities
@@ -148,6 +149,10 @@ class ReceiptLayout:
             p.set(align="left")
         self._marks(p, receipt)
         return self.finish(p)
+
+    def render_pair(self, receipt: Receipt) -> tuple[bytes, bytes]:
+        """The receipt and its copy variant, for ``PrintQueue.submit(job_id, *pair)``."""
+        return self.render(replace(receipt, copy=False)), self.render(replace(receipt, copy=True))
 
     def text_job(self, lines: list[str], title: str = "") -> bytes:
         """A plain slip with an optional bold title (the ``print`` device command)."""

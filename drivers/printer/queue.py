@@ -97,13 +97,13 @@ class MemoryJobStore:
 
     def unfinished(self, printer: str) -> list[PrintJob]:
         """Queued and printing jobs of ``printer``, oldest first."""
-        jobs = [j for j in self._jobs.values() if j.printer == printer and not j.finished]
-        return [replace(j) for j in sorted(jobs, key=lambda j: j.created_at)]
+        # dict order is insertion order, i.e. submission order (updates keep their place).
+        return [replace(j) for j in self._jobs.values() if j.printer == printer and not j.finished]
 
     def recent(self, printer: str, limit: int = 20) -> list[PrintJob]:
         """The newest jobs of ``printer``, newest first."""
-        jobs = [j for j in self._jobs.values() if j.printer == printer]
-        return [replace(j) for j in sorted(jobs, key=lambda j: j.created_at, reverse=True)[:limit]]
+        jobs = [j for j in reversed(self._jobs.values()) if j.printer == printer]
+        return [replace(j) for j in jobs[:limit]]
 
 
 _COLUMNS = (
@@ -125,7 +125,7 @@ class SqliteJobStore:
             " state TEXT NOT NULL, reason TEXT NOT NULL, attempts INTEGER NOT NULL,"
             " copy_of TEXT, copies INTEGER NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL)"
         )
-        self._db.execute("CREATE INDEX IF NOT EXISTS print_jobs_printer ON print_jobs (printer, created_at)")
+        self._db.execute("CREATE INDEX IF NOT EXISTS print_jobs_printer ON print_jobs (printer)")
 
     @staticmethod
     def _row(row: tuple[Any, ...]) -> PrintJob:
@@ -141,9 +141,13 @@ class SqliteJobStore:
         return self._row(row) if row else None
 
     def put(self, job: PrintJob) -> None:
-        """Insert or replace the job (one committed statement)."""
+        """Insert or update the job (one committed statement)."""
+        # An upsert keeps the rowid, so rowid order stays submission order.
         self._db.execute(
-            f"INSERT OR REPLACE INTO print_jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO print_jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+            " ON CONFLICT (job_id) DO UPDATE SET data = excluded.data, copy_data = excluded.copy_data,"
+            " state = excluded.state, reason = excluded.reason, attempts = excluded.attempts,"
+            " copy_of = excluded.copy_of, copies = excluded.copies, updated_at = excluded.updated_at",
             (job.job_id, job.printer, job.data, job.copy_data, str(job.state), job.reason, job.attempts,
              job.copy_of, job.copies, job.created_at, job.updated_at),
         )
@@ -152,7 +156,7 @@ class SqliteJobStore:
         """Queued and printing jobs of ``printer``, oldest first."""
         rows = self._db.execute(
             f"SELECT {_COLUMNS} FROM print_jobs WHERE printer = ? AND state IN ('queued', 'printing')"
-            " ORDER BY created_at, rowid",
+            " ORDER BY rowid",
             (printer,),
         ).fetchall()
         return [self._row(r) for r in rows]
@@ -160,7 +164,7 @@ class SqliteJobStore:
     def recent(self, printer: str, limit: int = 20) -> list[PrintJob]:
         """The newest jobs of ``printer``, newest first."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM print_jobs WHERE printer = ? ORDER BY created_at DESC, rowid DESC LIMIT ?",
+            f"SELECT {_COLUMNS} FROM print_jobs WHERE printer = ? ORDER BY rowid DESC LIMIT ?",
             (printer, limit),
         ).fetchall()
         return [self._row(r) for r in rows]
@@ -279,6 +283,14 @@ class PrintQueue:
         if job is None:
             raise UnknownJob(job_id)
         return job
+
+    def recent(self, limit: int = 20) -> list[PrintJob]:
+        """The newest jobs of this printer, newest first (``recent(1)[0].data`` = last slip)."""
+        return self.store.recent(self.name, limit)
+
+    def last_printed(self) -> PrintJob | None:
+        """The newest job that printed completely (for a receipt preview), if any."""
+        return next((j for j in self.store.recent(self.name, 50) if j.state is JobState.DONE), None)
 
     async def wait(self, job_id: str) -> PrintJob:
         """Wait until the job is done or failed (bound it with ``asyncio.timeout``)."""

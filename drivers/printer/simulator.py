@@ -158,13 +158,14 @@ class PrinterSimulator:
                 self.queries.append(tok.args[0])
                 replies += self._reply(tok.args[0])
                 continue
-            if tok.name == "ESC p":
+            if tok.name == "ESC p" and self.state.can_print:
+                # Queued with the print data: a printer that cannot print does not pulse either.
                 pin = 5 if tok.args[0] in (1, 49) else 2
                 self._kick(DrawerKick(pin, tok.args[1] * 2, max(tok.args[1], tok.args[2]) * 2))
             elif tok.name == "DLE DC4" and tok.args[0] == 1:
                 pin = 5 if tok.args[1] in (1, 49) else 2
                 self._kick(DrawerKick(pin, tok.args[2] * 100, tok.args[2] * 100))
-                continue  # real-time command: never part of the printed job
+                continue  # real-time command: runs even when offline, never part of the job
             self._print(raw)
             if tok.name == "GS V" and self.state.can_print:
                 self.finish_job()
@@ -180,8 +181,7 @@ class PrinterSimulator:
 
     def _kick(self, kick: DrawerKick) -> None:
         self.kicks.append(kick)
-        if not self.state.offline:
-            self.state.drawer_open = True
+        self.state.drawer_open = True
 
     def _print(self, raw: bytes) -> None:
         if not self.state.can_print:

@@ -128,3 +128,22 @@ async def test_drawer_through_simulated_network_printer() -> None:
         await printer.close()
         await tcp.stop()
     assert events[:3] == ["kicked", "opened", "closed"]
+
+
+async def test_immediate_open_works_while_paper_is_out() -> None:
+    tcp = TcpPrinterSimulator()
+    await tcp.start()
+    printer = PrinterConnection.network("127.0.0.1", tcp.port, timeout=1.0)
+    drawer = CashDrawer(printer, pin=2, on_ms=120)
+    try:
+        async with asyncio.timeout(10):
+            tcp.sim.apply("paper-out")
+            await drawer.open()  # ESC p is print data: an offline printer does not pulse
+            await printer.query(1)
+            assert tcp.sim.kicks == [] and not tcp.sim.state.drawer_open
+            await drawer.open(immediate=True)  # DLE DC4 1 0 2: 200 ms at once
+            await printer.query(1)
+            assert [(k.pin, k.on_ms) for k in tcp.sim.kicks] == [(2, 200)] and tcp.sim.state.drawer_open
+    finally:
+        await printer.close()
+        await tcp.stop()

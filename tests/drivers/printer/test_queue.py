@@ -191,3 +191,37 @@ async def test_end_to_end_over_tcp_with_paper_out() -> None:
         await tcp.stop()
     assert len(tcp.sim.jobs) == 2
     assert b"KOPIE" not in tcp.sim.jobs[0] and b"KOPIE" in tcp.sim.jobs[1]
+
+
+async def test_render_pair_and_last_printed(running: tuple[PrintQueue, PrinterSimulator, SimulatedEscpos,
+                                                           list[PrintJob]]) -> None:
+    queue, sim, _, _ = running
+    assert sim.jobs == []
+    original, copy = ReceiptLayout().render_pair(sample_receipt(copy=True))
+    assert b"KOPIE" not in original and b"*** KOPIE ***" in copy
+    assert queue.last_printed() is None
+    async with asyncio.timeout(10):
+        await queue.submit("sale-7", original, copy)
+        await queue.wait("sale-7")
+        await queue.submit("sale-8", b"\x1b@second\n\x1dV\x01")
+        await queue.wait("sale-8")
+    last = queue.last_printed()
+    assert last is not None and last.job_id == "sale-8"
+    assert [j.job_id for j in queue.recent()] == ["sale-8", "sale-7"]
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_store_contract(kind: str, tmp_path: Path) -> None:
+    store: JobStore = MemoryJobStore() if kind == "memory" else SqliteJobStore(tmp_path / "j.db")
+    assert store.get("a") is None
+    for name in ("a", "b", "c"):
+        store.put(PrintJob(name, "prn", name.encode(), created_at=5.0))  # equal times: order by submission
+    job = store.get("a")
+    assert job is not None
+    job.state, job.reason = JobState.DONE, ""
+    assert store.get("a").state is JobState.QUEUED  # type: ignore[union-attr]  # a copy, not a live object
+    store.put(job)
+    assert [j.job_id for j in store.unfinished("prn")] == ["b", "c"]
+    assert [j.job_id for j in store.recent("prn", 2)] == ["c", "b"]
+    assert [j.job_id for j in store.recent("prn")] == ["c", "b", "a"]
+    assert store.unfinished("nobody") == [] and store.get("a") == job
