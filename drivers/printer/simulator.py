@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -343,14 +344,17 @@ class PtyPrinterSimulator(PtyEndpoint):
 
 
 async def _control_stdin(sim: PrinterSimulator) -> None:
+    """Apply one state command per stdin line (e.g. ``paper-out``)."""
     loop = asyncio.get_running_loop()
-    while line := await loop.run_in_executor(None, sys.stdin.readline):
-        cmd = line.strip()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        cmd = line.decode(errors="replace").strip()
         if cmd:
             try:
                 sim.apply(cmd)
             except ValueError as err:
-                print(err, file=sys.stderr)
+                print(err, file=sys.stderr, flush=True)
 
 
 async def _run(args: argparse.Namespace) -> None:
@@ -370,14 +374,23 @@ async def _run(args: argparse.Namespace) -> None:
     tcp = TcpPrinterSimulator(sim, args.host, args.port)
     await tcp.start()
     print(f"printer simulator listening on {args.host}:{tcp.port}", flush=True)
-    if args.pty:
-        pty_sim = PtyPrinterSimulator(sim, args.pty)
+    pty_sim = PtyPrinterSimulator(sim, args.pty) if args.pty else None
+    if pty_sim is not None:
         pty_sim.plug()
         print(f"printer simulator serial port at {pty_sim.path}", flush=True)
-    if args.control_stdin:
-        await _control_stdin(sim)
-    else:
-        await asyncio.Event().wait()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    control = asyncio.create_task(_control_stdin(sim)) if args.control_stdin else None
+    try:
+        await stop.wait()
+    finally:
+        if control is not None:
+            control.cancel()
+        if pty_sim is not None:
+            pty_sim.close()
+        await tcp.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -391,8 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--control-stdin", action="store_true", help="read state commands from stdin")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(args))
+    asyncio.run(_run(args))
     return 0
 
 

@@ -106,3 +106,32 @@ async def test_command_line_simulator(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         await proc.wait()
+
+
+async def test_command_line_simulator_control_and_pty(tmp_path: Path) -> None:
+    port = _free_port()
+    link = tmp_path / "ttyPRN"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "drivers.printer.simulator", "--port", str(port), "--pty", str(link),
+        "--control-stdin", stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    try:
+        async with asyncio.timeout(20):
+            await proc.stdout.readline()
+            assert str(link).encode() in await proc.stdout.readline()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            proc.stdin.write(b"cover-open\nnonsense\n")
+            await proc.stdin.drain()
+            assert b"unknown simulator command 'nonsense'" in await proc.stderr.readline()
+            writer.write(b"\x10\x04\x02")
+            assert await reader.readexactly(1) == b"\x16"
+            writer.close()
+            await writer.wait_closed()
+            proc.terminate()
+            assert await proc.wait() == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert not link.exists()  # the pty link is removed on shutdown
