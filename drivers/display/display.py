@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import serial
 
+from drivers.blocking import in_thread
 from drivers.display.codec import DisplayCodec, DisplayOffline
 from drivers.printer.receipt import format_money
 
@@ -77,10 +78,10 @@ class PoleDisplay:
         """Write raw display bytes (opening the port first if needed)."""
         async with self._lock:
             try:
-                await asyncio.to_thread(self._write_blocking, data)
+                await in_thread(self._write_blocking, data)
             except (OSError, termios.error, serial.SerialException) as err:
                 reason = " ".join(str(err).split()) or type(err).__name__
-                await asyncio.to_thread(self._close_blocking)
+                await in_thread(self._close_blocking)
                 self._set_online(False, reason)
                 raise DisplayOffline(self.port, reason) from err
             self._set_online(True)
@@ -116,4 +117,4 @@ class PoleDisplay:
     async def close(self) -> None:
         """Close the port."""
         async with self._lock:
-            await asyncio.to_thread(self._close_blocking)
+            await in_thread(self._close_blocking)

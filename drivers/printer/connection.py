@@ -20,6 +20,7 @@ from typing import Any
 
 import usb.core
 
+from drivers.blocking import in_thread
 from drivers.printer._escpos import Escpos, EscposLibraryError, Network, Serial, Usb
 from drivers.printer.errors import PrinterOffline, PrinterStatusError, PrinterTimeout
 from drivers.printer.status import ALL_QUERIES, PrinterStatus, extract_reply, status_query
@@ -235,7 +236,7 @@ class PrinterConnection:
     async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
         async with self._lock:
             try:
-                result = await asyncio.to_thread(fn, *args)
+                result = await in_thread(fn, *args)
             except PrinterStatusError as err:
                 # The link works but the bytes make no sense: report, keep the connection.
                 log.error("printer %s: %s", self.name, err)
@@ -272,7 +273,7 @@ class PrinterConnection:
     async def close(self) -> None:
         """Close the link (the next call reopens it)."""
         async with self._lock:
-            await asyncio.to_thread(self._drop_link)
+            await in_thread(self._drop_link)
 
 
 class StatusPoller:

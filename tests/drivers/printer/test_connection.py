@@ -189,3 +189,22 @@ async def test_serial_noise_before_reply(tmp_path: Path) -> None:
     finally:
         await printer.close()
         sim.close()
+
+
+async def test_cancelled_query_keeps_the_device_exclusive(tcp_sim: TcpPrinterSimulator) -> None:
+    printer = PrinterConnection.network("127.0.0.1", tcp_sim.port, timeout=0.5)
+    tcp_sim.sim.apply("silent")
+    async with asyncio.timeout(10):
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        task = asyncio.create_task(printer.query(1))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        tcp_sim.sim.apply("answer")
+        # The next command starts only after the cancelled one has left the socket, i.e. after
+        # its 0.5 s read timeout; otherwise two threads would read the same socket.
+        assert await printer.query(2) == 0x12
+        assert loop.time() - started >= 0.45
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    await printer.close()
