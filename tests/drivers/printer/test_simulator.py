@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from drivers.printer.simulator import PrinterSimulator, SimulatedState
 from tests.drivers.polling import until
@@ -135,3 +137,14 @@ async def test_command_line_simulator_control_and_pty(tmp_path: Path) -> None:
             proc.kill()
             await proc.wait()
     assert not link.exists()  # the pty link is removed on shutdown
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(1, 50))
+def test_fuzz_simulator_feed(data: bytes, chunk: int) -> None:
+    sim = PrinterSimulator()
+    replies = b"".join(sim.feed(data[i : i + chunk]) for i in range(0, len(data), chunk))
+    sim.disconnected()
+    assert all(b & 0x93 == 0x12 for b in replies)  # only valid status bytes ever go back
+    assert len(replies) == len(sim.queries)
+    assert sum(len(j) for j in sim.jobs) + sim.lost_bytes <= len(data)
