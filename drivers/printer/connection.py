@@ -168,6 +168,11 @@ class PrinterConnection:
             self.device.device = False
             self.device.open()
             self._opened = True
+            sock = self.device.device
+            if isinstance(sock, socket.socket):
+                # A 3-byte status query right after print data would otherwise wait for the
+                # delayed ACK of the data (Nagle): ~40 ms per query.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _write_blocking(self, data: bytes) -> None:
         self._ensure_open()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -208,3 +209,11 @@ async def test_cancelled_query_keeps_the_device_exclusive(tcp_sim: TcpPrinterSim
         with pytest.raises(asyncio.CancelledError):
             await task
     await printer.close()
+
+
+async def test_network_socket_sends_queries_without_delay(printer: PrinterConnection) -> None:
+    async with asyncio.timeout(10):
+        await printer.query(1)
+    sock = printer.device.device
+    assert isinstance(sock, socket.socket)
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
