@@ -37,14 +37,10 @@ class _SerialPrinter(Serial):
     """python-escpos ``Serial`` that returns a status byte as soon as it arrives.
 
     The stock ``_read`` asks for 16 bytes and so always waits for the full read timeout; a
-    DLE EOT reply is one byte. Writes also get the timeout, so hardware flow control that
-    never releases cannot hang the worker thread forever.
+    DLE EOT reply is one byte. (Writes get a size-dependent timeout from
+    ``PrinterConnection``, so hardware flow control that never releases cannot hang the worker
+    thread forever.)
     """
-
-    def open(self, raise_not_found: bool = True) -> None:
-        super().open(raise_not_found)
-        if self._device:
-            self._device.write_timeout = self.timeout
 
     def _read(self) -> bytes:
         first = self.device.read(1)
@@ -174,9 +170,29 @@ class PrinterConnection:
                 # delayed ACK of the data (Nagle): ~40 ms per query.
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+    def _write_timeout(self, size: int) -> float:
+        """How long sending ``size`` bytes may take: the printer drains its buffer as it prints.
+
+        Assumes at least 1 KB/s on a network/USB printer (a long slip with images prints for
+        seconds) and two thirds of the line rate on a serial one.
+        """
+        if isinstance(self.device, Serial):
+            return self.timeout + size * 10 / self.device.baudrate * 1.5
+        return self.timeout + size / 1000
+
     def _write_blocking(self, data: bytes) -> None:
         self._ensure_open()
-        self.device._raw(data)
+        dev = self.device.device
+        limit = self._write_timeout(len(data))
+        if isinstance(dev, socket.socket):
+            dev.settimeout(limit)
+        elif isinstance(self.device, Serial) and dev is not None:
+            dev.write_timeout = limit
+        try:
+            self.device._raw(data)
+        finally:
+            if self._opened and isinstance(dev, socket.socket):
+                dev.settimeout(self.timeout)
 
     def _drain_blocking(self) -> None:
         """Discard stale input (late replies, ASB bytes) before a query."""

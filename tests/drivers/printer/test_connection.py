@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
+import tty
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -217,3 +219,20 @@ async def test_network_socket_sends_queries_without_delay(printer: PrinterConnec
     sock = printer.device.device
     assert isinstance(sock, socket.socket)
     assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+async def test_serial_printer_that_stops_reading_times_out_the_write() -> None:
+    master, slave = os.openpty()  # nobody reads the master: the printer's buffer is full
+    tty.setraw(master)
+    printer = PrinterConnection.serial(os.ttyname(slave), baudrate=4_000_000, timeout=0.2, dsrdtr=False)
+    try:
+        async with asyncio.timeout(10):
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(PrinterOffline, match=r"[Ww]rite timeout"):
+                await printer.write(b"x" * 200_000)
+            # Bounded by the size-dependent limit (0.2 s + 200 kB at 2/3 of 4 Mbit/s = 0.95 s).
+            assert asyncio.get_running_loop().time() - started < 3
+    finally:
+        await printer.close()
+        os.close(master)
+        os.close(slave)
