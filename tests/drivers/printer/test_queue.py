@@ -167,6 +167,18 @@ async def test_sqlite_store_survives_restart(tmp_path: Path) -> None:
     assert store.unfinished("other-printer")[0].job_id == "other"
     store.close()
 
+    # Another restart: a client retrying "old-2" gets the finished job, nothing prints.
+    store = SqliteJobStore(path)
+    queue, sim, _, _ = make_queue(store, wait_timeout=1.0, retry_interval=0.01)
+    await queue.start()
+    try:
+        again = await queue.submit("old-2", JOB)
+        await asyncio.sleep(0.05)
+    finally:
+        await queue.stop()
+        store.close()
+    assert again.state is JobState.DONE and sim.jobs == []
+
 
 async def test_end_to_end_over_tcp_with_paper_out() -> None:
     tcp = TcpPrinterSimulator()
