@@ -188,11 +188,15 @@ class PrinterConnection:
             dev.settimeout(limit)
         elif isinstance(self.device, Serial) and dev is not None:
             dev.write_timeout = limit
+        elif isinstance(self.device, Usb):
+            self.device.timeout = int(limit * 1000)  # pyusb: milliseconds
         try:
             self.device._raw(data)
         finally:
             if self._opened and isinstance(dev, socket.socket):
                 dev.settimeout(self.timeout)
+            elif isinstance(self.device, Usb):
+                self.device.timeout = int(self.timeout * 1000)
 
     def _drain_blocking(self) -> None:
         """Discard stale input (late replies, ASB bytes) before a query."""

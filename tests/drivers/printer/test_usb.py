@@ -77,7 +77,8 @@ async def test_usb_status_print_and_endpoints(fake: FakeUsbPrinter) -> None:
         assert (await printer.read_status()).paper_out
     assert fake.found == {"bus": 1, "address": 7, "idVendor": 0x04B8, "idProduct": 0x0202}
     assert {ep for ep, _ in fake.writes} == {0x02} and set(fake.reads) == {0x81}
-    assert fake.writes[0][1] == 2000  # pyusb timeouts are milliseconds
+    # pyusb timeouts are milliseconds; print data gets 1 s per KB on top of the base timeout.
+    assert fake.writes[:5] == [(0x02, 2000)] * 4 + [(0x02, 2011)] and fake.writes[-1] == (0x02, 2000)
     assert fake.sim.jobs == [b"\x1b@Hallo\n\x1dV\x01"]
     assert printer.name == "usb:04b8:0202"
 
