@@ -30,12 +30,12 @@ from drivers.printer.receipt import (
     format_cents,
     format_money,
 )
-from drivers.printer.status import PrinterStatus
+from drivers.printer.status import PrinterStatus, device_state
 
 __all__ = [
     "Discount", "FiscalBlock", "JobState", "JobStore", "MemoryJobStore", "Payment", "PrintJob",
     "PrintJobError", "PrintQueue", "PrinterConfigError", "PrinterConnection", "PrinterError",
     "PrinterNotReady", "PrinterOffline", "PrinterStatus", "PrinterStatusError", "PrinterTimeout",
     "Receipt", "ReceiptHeader", "ReceiptLayout", "ReceiptLine", "SqliteJobStore", "StatusPoller",
-    "UnknownJob", "VatEntry", "format_cents", "format_money",
+    "UnknownJob", "VatEntry", "device_state", "format_cents", "format_money",
 ]

@@ -133,5 +133,19 @@ class PrinterStatus:
         return "paper-low" if self.paper_near_end else "ok"
 
 
+def device_state(status: PrinterStatus | None, link_error: str = "") -> tuple[str, str]:
+    """``(state, reason)`` for a device table: ``online``, ``offline`` or ``error``.
+
+    ``status`` is the last reading (``None`` when the printer could not be read, then
+    ``link_error`` is the reason). Paper near end stays ``online`` with the warning as reason.
+    """
+    if status is None:
+        return "offline", link_error or "no status"
+    problem = status.problem
+    if problem is not None:
+        return "error", problem
+    return "online", "paper near end" if status.paper_near_end else ""
+
+
 #: Reply bytes of a healthy idle printer with the drawer pin low (fact sheet §1.6).
 HEALTHY_REPLIES: tuple[int, int, int, int] = (0x12, 0x12, 0x12, 0x12)

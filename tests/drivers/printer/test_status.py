@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from drivers.printer.status import (
     HEALTHY_REPLIES,
     PrinterStatus,
+    device_state,
     extract_reply,
     is_status_byte,
     status_query,
@@ -90,3 +91,11 @@ def test_fuzz_decode(values: tuple[int, int, int, int]) -> None:
     else:
         with pytest.raises(ValueError):
             PrinterStatus.decode(*values)
+
+
+def test_device_state() -> None:
+    assert device_state(PrinterStatus.decode(*HEALTHY_REPLIES)) == ("online", "")
+    assert device_state(PrinterStatus.decode(0x12, 0x12, 0x12, 0x1E)) == ("online", "paper near end")
+    assert device_state(PrinterStatus.decode(0x1A, 0x32, 0x12, 0x7E)) == ("error", "paper out")
+    assert device_state(None, "offline: Connection refused") == ("offline", "offline: Connection refused")
+    assert device_state(None) == ("offline", "no status")
