@@ -1,0 +1,1 @@
+"""MQTT interface of the gateway."""
