@@ -220,7 +220,8 @@ class CommandDispatcher:
         running = self._inflight.get(key)
         if running is not None:
             self.duplicates += 1
-            self._send(req, req.body("accepted", duplicate=True))
+            if cmd.long_running:
+                self._send(req, req.body("accepted", duplicate=True))
             self._finish(req, await asyncio.shield(running), duplicate=True)
             return
         record = await store.get(key)

@@ -221,7 +221,7 @@ class Peer:
                 if topic is None or rec.topic == topic:
                     return rec
 
-    async def nothing(self, topic_prefix: str, wait: float = 0.5) -> None:
+    async def nothing(self, topic_prefix: str | tuple[str, ...], wait: float = 0.5) -> None:
         """Assert that no message on ``topic_prefix...`` arrives within ``wait`` seconds."""
         deadline = self.loop.time() + wait
         while (left := deadline - self.loop.time()) > 0:
