@@ -131,16 +131,18 @@ class CommandDispatcher:
 
     # -- processing ------------------------------------------------------------------------------
 
-    def _send(self, req: _Request, body: dict[str, Any], topic: str | None = None) -> None:
+    def _send(self, req: _Request, body: dict[str, Any]) -> None:
+        # Replies only ever go to the sender's own reply topic (the one its ACL lets it read),
+        # whatever ResponseTopic says: the gateway must not be used to write into other topics.
         try:
-            self.reply(topic or req.response_topic or req.own_reply, body, req.correlation)
+            self.reply(req.own_reply, body, req.correlation)
         except Exception:
             log.exception("mqtt: cannot send reply to %s", req.client_id)
 
-    def _fail(self, req: _Request, err: BaseException, topic: str | None = None) -> None:
+    def _fail(self, req: _Request, err: BaseException) -> None:
         body = error_body(err)
         self.errors[body["code"]] = self.errors.get(body["code"], 0) + 1
-        self._send(req, req.body("error", error=body), topic)
+        self._send(req, req.body("error", error=body))
 
     async def _guarded(self, req: _Request) -> None:
         try:
@@ -181,8 +183,7 @@ class CommandDispatcher:
                 return
             raise BadRequest("the MQTT v5 ResponseTopic property is required", field="ResponseTopic")
         if req.response_topic != req.own_reply:
-            self._fail(req, Forbidden(f"replies can only go to {req.own_reply}"), req.own_reply)
-            return
+            raise Forbidden(f"replies can only go to {req.own_reply}", field="ResponseTopic")
         role = self.client_roles(req.client_id)
         if role is None:
             raise Forbidden(f"client {req.client_id!r} is not registered")
@@ -215,15 +216,38 @@ class CommandDispatcher:
 
     async def _run_once(self, req: _Request, cmd: Command, role: str, args: dict[str, Any]) -> None:
         key = f"{req.client_id}:{req.request_id}"
-        name = f"{req.target}/{req.action}"
-        store = self.durable if cmd.persist else self.volatile
         running = self._inflight.get(key)
         if running is not None:
+            # Same request while the first attempt runs: wait for its outcome, never run twice.
             self.duplicates += 1
             if cmd.long_running:
                 self._send(req, req.body("accepted", duplicate=True))
             self._finish(req, await asyncio.shield(running), duplicate=True)
             return
+        # Registered before the first await, so concurrent duplicates always see it.
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            outcome, duplicate = await self._execute(req, cmd, role, args, key)
+        except Exception as err:
+            fut.set_exception(err)
+            fut.exception()  # marks it retrieved; waiting duplicates still get it via shield()
+            raise
+        except BaseException:
+            fut.cancel()
+            raise
+        else:
+            fut.set_result(outcome)
+        finally:
+            self._inflight.pop(key, None)
+        self._finish(req, outcome, duplicate=duplicate)
+
+    async def _execute(
+        self, req: _Request, cmd: Command, role: str, args: dict[str, Any], key: str
+    ) -> tuple[dict[str, Any], bool]:
+        """The outcome of the command and whether it was replayed from the store."""
+        name = f"{req.target}/{req.action}"
+        store = self.durable if cmd.persist else self.volatile
         record = await store.get(key)
         if record is not None:
             self.duplicates += 1
@@ -234,26 +258,14 @@ class CommandDispatcher:
                     f"an earlier attempt of request_id {req.request_id!r} was interrupted; its outcome is unknown",
                     state="interrupted",
                 )
-            self._finish(req, record["outcome"], duplicate=True)
-            return
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
-        try:
-            if cmd.persist:
-                await store.put(key, {"command": name, "state": "running", "ts": time.time()})
-            if cmd.long_running:
-                self._send(req, req.body("accepted"))
-            outcome = await self._call(cmd, args, self._context(req, role, args))
-            await store.put(key, {"command": name, "state": "done", "ts": time.time(), "outcome": outcome})
-            fut.set_result(outcome)
-            self._finish(req, outcome)
-        except BaseException as err:
-            if not fut.done():
-                fut.set_exception(err if isinstance(err, Exception) else asyncio.CancelledError())
-                fut.exception()  # retrieved here: waiting duplicates get it through shield()
-            raise
-        finally:
-            self._inflight.pop(key, None)
+            return record["outcome"], True
+        if cmd.persist:
+            await store.put(key, {"command": name, "state": "running", "ts": time.time()})
+        if cmd.long_running:
+            self._send(req, req.body("accepted"))
+        outcome = await self._call(cmd, args, self._context(req, role, args))
+        await store.put(key, {"command": name, "state": "done", "ts": time.time(), "outcome": outcome})
+        return outcome, False
 
     async def _call(self, cmd: Command, args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         """Run the handler; any failure becomes an error outcome (recorded like a result)."""

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,11 @@ class Peer:
         self.reply_topic = f"store/{STORE}/client/{user}/reply"
 
     def _on_connect(self, c: paho.Client, u: Any, flags: Any, rc: Any, props: Any) -> None:
-        self.loop.call_soon_threadsafe(lambda: self.connack.done() or self.connack.set_result(rc))
+        self.loop.call_soon_threadsafe(self._set_connack, rc)
+
+    def _set_connack(self, rc: Any) -> None:
+        if not self.connack.done():
+            self.connack.set_result(rc)
 
     def _on_message(self, c: paho.Client, u: Any, msg: paho.MQTTMessage) -> None:
         corr = getattr(msg.properties, "CorrelationData", None) if msg.properties else None
@@ -185,6 +189,7 @@ class Peer:
 
     async def subscribe(self, topic: str) -> Any:
         _, mid = self.client.subscribe(topic, 1)
+        assert mid is not None
         async with asyncio.timeout(5):
             return await self.acks.setdefault(mid, self.loop.create_future())
 
@@ -246,8 +251,11 @@ async def peers(broker: Broker) -> AsyncIterator[list[Peer]]:
         p.close()
 
 
+MakePeer = Callable[..., Awaitable[Peer]]
+
+
 @pytest.fixture
-def make_peer(broker: Broker, peers: list[Peer]) -> Any:
+def make_peer(broker: Broker, peers: list[Peer]) -> MakePeer:
     """``await make_peer("till-1")``: a connected peer."""
 
     async def make(user: str, password: str | None = None, transport: str = "tcp") -> Peer:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from tests.gateway.mqtt.conftest import STORE, GatewayHarness, Peer
+from tests.gateway.mqtt.conftest import STORE, GatewayHarness, MakePeer, Peer
 
 G = f"store/{STORE}/gateway"
 
@@ -18,7 +18,7 @@ async def _replies(p: Peer, n: int) -> list[dict]:
     return out
 
 
-async def test_device_command_reply_carries_correlation_data(harness: GatewayHarness, make_peer) -> None:
+async def test_device_command_reply_carries_correlation_data(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     till = await make_peer("till-1")
     await till.subscribe(till.reply_topic)
@@ -29,7 +29,7 @@ async def test_device_command_reply_carries_correlation_data(harness: GatewayHar
     assert reply["result"] == {"printed": 1, "lines": 3}
 
 
-async def test_retried_request_id_runs_once(harness: GatewayHarness, make_peer) -> None:
+async def test_retried_request_id_runs_once(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     till = await make_peer("till-1")
     await till.subscribe(till.reply_topic)
@@ -48,7 +48,7 @@ async def test_retried_request_id_runs_once(harness: GatewayHarness, make_peer) 
     assert (await _replies(till2, 1))[0]["result"]["printed"] == 2
 
 
-async def test_persisted_outcome_survives_gateway_restart(harness: GatewayHarness, make_peer) -> None:
+async def test_persisted_outcome_survives_gateway_restart(harness: GatewayHarness, make_peer: MakePeer) -> None:
     gw = await harness.start()
     till = await make_peer("till-1")
     await till.subscribe(till.reply_topic)
@@ -62,7 +62,7 @@ async def test_persisted_outcome_survives_gateway_restart(harness: GatewayHarnes
     assert harness.handlers.prints == 1
 
 
-async def test_card_payment_streams_accepted_progress_result(harness: GatewayHarness, make_peer) -> None:
+async def test_card_payment_streams_accepted_progress_result(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     harness.handlers.release.clear()
     till = await make_peer("till-1")
@@ -86,7 +86,7 @@ async def test_card_payment_streams_accepted_progress_result(harness: GatewayHar
     assert harness.handlers.payments == 1
 
 
-async def test_malformed_and_unknown_commands_get_error_replies(harness: GatewayHarness, make_peer) -> None:
+async def test_malformed_and_unknown_commands_get_error_replies(harness: GatewayHarness, make_peer: MakePeer) -> None:
     gw = await harness.start()
     till = await make_peer("till-1")
     await till.subscribe(till.reply_topic)
@@ -114,7 +114,7 @@ async def test_malformed_and_unknown_commands_get_error_replies(harness: Gateway
     assert gw.status()["commands"]["errors"]["unknown-command"] == 2
 
 
-async def test_manager_may_refund(harness: GatewayHarness, make_peer) -> None:
+async def test_manager_may_refund(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     mgr = await make_peer("mgr-1")
     await mgr.subscribe(mgr.reply_topic)
@@ -122,7 +122,7 @@ async def test_manager_may_refund(harness: GatewayHarness, make_peer) -> None:
     assert (await _replies(mgr, 1))[0]["result"] == {"refunded": 100}
 
 
-async def test_missing_or_foreign_response_topic(harness: GatewayHarness, make_peer) -> None:
+async def test_missing_or_foreign_response_topic(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     till1 = await make_peer("till-1")
     till2 = await make_peer("till-2")
@@ -139,7 +139,7 @@ async def test_missing_or_foreign_response_topic(harness: GatewayHarness, make_p
     assert harness.handlers.prints == 0
 
 
-async def test_acl_keeps_replies_and_commands_private(harness: GatewayHarness, make_peer) -> None:
+async def test_acl_keeps_replies_and_commands_private(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     till1 = await make_peer("till-1")
     till2 = await make_peer("till-2")

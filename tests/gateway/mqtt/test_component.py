@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.gateway.mqtt.conftest import STORE, Broker, GatewayHarness
+from tests.gateway.mqtt.conftest import STORE, Broker, GatewayHarness, MakePeer
 
 G = f"store/{STORE}/gateway"
 
 
-async def test_status_online_retained_then_offline_on_clean_stop(harness: GatewayHarness, make_peer) -> None:
+async def test_status_online_retained_then_offline_on_clean_stop(harness: GatewayHarness, make_peer: MakePeer) -> None:
     gw = await harness.start()
     till = await make_peer("till-1")
     await till.subscribe(f"{G}/status")
@@ -26,7 +26,7 @@ async def test_status_online_retained_then_offline_on_clean_stop(harness: Gatewa
     assert (await late.next(f"{G}/status")).json()["state"] == "offline"
 
 
-async def test_scan_reaches_subscribed_client(harness: GatewayHarness, make_peer) -> None:
+async def test_scan_reaches_subscribed_client(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     till = await make_peer("till-1")
     await till.subscribe(f"{G}/device/+/evt/#")
@@ -42,7 +42,7 @@ async def test_scan_reaches_subscribed_client(harness: GatewayHarness, make_peer
     assert a["event_id"] != b["event_id"] and a["event_id"].startswith(a["boot_id"])
 
 
-async def test_device_state_retained_and_ledger_fanout_with_journal_seq(harness: GatewayHarness, make_peer) -> None:
+async def test_device_state_retained_and_ledger_fanout_with_journal_seq(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     harness.bus.publish("device.drawer-1.info", {"kind": "drawer", "commands": ["open"]})
     harness.bus.publish("device.drawer-1.status", {"state": "online"})
@@ -65,7 +65,7 @@ async def test_device_state_retained_and_ledger_fanout_with_journal_seq(harness:
     assert led.json()["data"]["total"] == 1299
 
 
-async def test_rebirth_republishes_retained_state(harness: GatewayHarness, make_peer) -> None:
+async def test_rebirth_republishes_retained_state(harness: GatewayHarness, make_peer: MakePeer) -> None:
     gw = await harness.start()
     harness.bus.publish("device.scale-1.state", {"grams": 0, "stable": True})
     till = await make_peer("till-1")
@@ -78,7 +78,7 @@ async def test_rebirth_republishes_retained_state(harness: GatewayHarness, make_
     assert gw.rebirths == 1
 
 
-async def test_starts_without_broker_then_connects(broker: Broker, harness: GatewayHarness, make_peer) -> None:
+async def test_starts_without_broker_then_connects(broker: Broker, harness: GatewayHarness, make_peer: MakePeer) -> None:
     broker.stop()
     gw = await harness.start(wait=False)
     await asyncio.sleep(0.4)
@@ -96,7 +96,7 @@ async def test_starts_without_broker_then_connects(broker: Broker, harness: Gate
     assert (await till.next(f"{G}/device/printer-1/status")).json()["data"] == {"state": "online"}
 
 
-async def test_broker_restart_reconnects_and_republishes(broker: Broker, harness: GatewayHarness, make_peer) -> None:
+async def test_broker_restart_reconnects_and_republishes(broker: Broker, harness: GatewayHarness, make_peer: MakePeer) -> None:
     gw = await harness.start()
     harness.bus.publish("device.printer-1.state", {"paper": "ok"})
     await asyncio.sleep(0.1)
@@ -117,7 +117,7 @@ async def test_broker_restart_reconnects_and_republishes(broker: Broker, harness
     assert gw.status()["connects"] == 2 and gw.status()["disconnects"] == 1
 
 
-async def test_browser_client_over_websockets_receives_events(harness: GatewayHarness, make_peer) -> None:
+async def test_browser_client_over_websockets_receives_events(harness: GatewayHarness, make_peer: MakePeer) -> None:
     await harness.start()
     browser = await make_peer("till-2", transport="websockets")
     await browser.subscribe(f"{G}/device/+/evt/#")
