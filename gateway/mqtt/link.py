@@ -124,6 +124,8 @@ class MqttLink:
         if will is not None:
             c.will_set(will.topic, will.payload, will.qos, will.retain)
         c.connect_timeout = connect_timeout
+        # paho logs callback exceptions instead of unwinding its packet handling mid-stream.
+        c.suppress_exceptions = True
         c.max_queued_messages_set(max_queued)
         c.on_socket_open = self._cb_socket_open
         c.on_socket_close = self._cb_socket_close
@@ -331,7 +333,7 @@ class MqttLink:
         assert self._loop is not None
         if threading.get_ident() == self._loop_thread:
             fn()
-        else:
+        elif not self._loop.is_closed():
             self._loop.call_soon_threadsafe(fn)
 
     def _cb_socket_open(self, client: paho.Client, userdata: Any, sock: Any) -> None:

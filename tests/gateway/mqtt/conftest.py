@@ -10,10 +10,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,13 +22,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway.bus import Bus
-from gateway.mqtt.broker import ClientCred, write_broker_files
+from gateway.mqtt.broker import ClientCred
 from gateway.mqtt.commands import ANY_DEVICE, GATEWAY_TARGET, CommandContext, CommandRegistry, Param
 from gateway.mqtt.component import MqttComponent
 from gateway.mqtt.config import MqttConfig
 from gateway.mqtt.idempotency import SqliteIdempotencyStore
+from gateway.mqtt.localbroker import MOSQUITTO, LocalBroker
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 STORE = "s0042"
 PASSWORDS = {"gateway": "gw-secret", "till-1": "t1-secret", "till-2": "t2-secret", "mgr-1": "m1-secret"}
 ROLES = {"gateway": "gateway", "till-1": "cashier", "till-2": "cashier", "mgr-1": "manager"}
@@ -40,73 +36,13 @@ ROLES = {"gateway": "gateway", "till-1": "cashier", "till-2": "cashier", "mgr-1"
 pytestmark = pytest.mark.skipif(not os.path.exists(MOSQUITTO), reason="mosquitto not installed")
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Broker:
-    """A mosquitto process with our generated configuration."""
-
-    directory: Path
-    port: int
-    ws_port: int
-    conf: Path
-    proc: subprocess.Popen[bytes] | None = None
-    log: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.log = self.directory / "broker.log"
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("mosquitto exited: " + self.log.read_text())
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+Broker = LocalBroker
 
 
 def make_broker(directory: Path) -> Broker:
-    """Write broker files for the test accounts and return a (not yet started) broker."""
+    """A (not yet started) broker with the test accounts."""
     creds = [ClientCred.create(name, ROLES[name], pw) for name, pw in PASSWORDS.items()]
-    port, ws_port = free_port(), free_port()
-    user = "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
-    paths = write_broker_files(
-        directory,
-        STORE,
-        creds,
-        port=port,
-        ws_port=ws_port,
-        ws_bind="127.0.0.1",
-        persistence=False,
-        log_dest="stdout",
-        user=user,
-    )
-    return Broker(directory, port, ws_port, paths["conf"])
+    return LocalBroker(directory, STORE, creds)
 
 
 @pytest.fixture
