@@ -18,6 +18,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -79,18 +80,17 @@ class Waiter:
         return self.done
 
 
-async def run(n: int, burst: int) -> dict[str, Any]:
-    """Run every measurement; returns the figures."""
+def run(n: int, burst: int) -> dict[str, Any]:
+    """Start a private broker, run every measurement, return the figures."""
     with tempfile.TemporaryDirectory() as tmp:
         creds = [ClientCred.create(u, ROLES[u], pw) for u, pw in SECRETS.items()]
+        secret = Path(tmp, "gw.secret")
+        secret.write_text(SECRETS["gateway"])
         with LocalBroker(tmp, SID, creds) as broker:
-            return await _measure(broker, tmp, n, burst)
+            return asyncio.run(_measure(broker, str(secret), n, burst))
 
 
-async def _measure(broker: LocalBroker, tmp: str, n: int, burst: int) -> dict[str, Any]:
-    secret = f"{tmp}/gw.secret"
-    with open(secret, "w") as f:
-        f.write(SECRETS["gateway"])
+async def _measure(broker: LocalBroker, secret: str, n: int, burst: int) -> dict[str, Any]:
     bus = Bus()
     reg = CommandRegistry()
 
@@ -108,7 +108,8 @@ async def _measure(broker: LocalBroker, tmp: str, n: int, burst: int) -> dict[st
     raw_pub = _link(broker, "raw-pub")
 
     def echo_back(msg: paho.MQTTMessage) -> None:
-        raw_echo.publish(msg.properties.ResponseTopic, bytes(msg.payload), properties=msg.properties)
+        props: Any = msg.properties
+        raw_echo.publish(props.ResponseTopic, bytes(msg.payload), properties=props)
 
     raw_echo = _link(broker, "raw-echo", echo_back)
     raw_echo.subscribe(f"store/{SID}/bench/raw/req")
@@ -118,8 +119,8 @@ async def _measure(broker: LocalBroker, tmp: str, n: int, burst: int) -> dict[st
         await link.start()
     try:
         async with asyncio.timeout(10):
+            assert gw.link is not None
             for link in [*links, gw.link]:
-                assert link is not None
                 await link.wait_connected()
         await asyncio.sleep(0.3)  # subscriptions settle
         sample = json.dumps(
@@ -228,7 +229,7 @@ def main() -> None:
     ap.add_argument("--burst", type=int, default=2000, help="messages per throughput burst")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    res = asyncio.run(run(args.n, args.burst))
+    res = run(args.n, args.burst)
     print(report(res))
     print(f"(total {time.perf_counter() - t0:.1f} s; command errors: {res['errors'] or 'none'})")
 
