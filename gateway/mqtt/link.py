@@ -344,6 +344,9 @@ class MqttLink:
 
     def _add_reader(self, sock: Any) -> None:
         assert self._loop is not None
+        if self._stopping:  # a connect that finished in the executor after stop() began
+            self._close_socket()
+            return
         current = self.client.socket()
         if current is not None and current is sock:
             self._loop.add_reader(current.fileno(), self._on_readable)

@@ -96,6 +96,7 @@ async def test_malformed_and_unknown_commands_get_error_replies(harness: Gateway
         ("device/printer-1/cmd/print", {"text": "no id"}, "bad-request"),
         ("device/printer-1/cmd/print", {"request_id": "v1", "text": 5, "extra": 1}, "validation-failed"),
         ("device/printer-1/cmd/explode", {"request_id": "u1"}, "unknown-command"),
+        ("device/printer-9/cmd/print", {"request_id": "u3", "text": "x"}, "unknown-command"),
         ("cmd/no.such.thing", {"request_id": "u2"}, "unknown-command"),
         ("cmd/refund", {"request_id": "f1", "amount": 100}, "forbidden"),
         ("cmd/boom", {"request_id": "b1"}, "internal-error"),
@@ -111,7 +112,7 @@ async def test_malformed_and_unknown_commands_get_error_replies(harness: Gateway
     await till.command("device/scanner-1/cmd/echo", {"request_id": "e1", "text": "hi"})
     (ok,) = await _replies(till, 1)
     assert ok["result"] == {"echo": {"text": "hi"}, "client": "till-1", "role": "cashier", "device": "scanner-1"}
-    assert gw.status()["commands"]["errors"]["unknown-command"] == 2
+    assert gw.status()["commands"]["errors"]["unknown-command"] == 3
 
 
 async def test_manager_may_refund(harness: GatewayHarness, make_peer: MakePeer) -> None:
