@@ -6,17 +6,29 @@ directory, picks free loopback ports and starts ``mosquitto -c`` as a child proc
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from gateway.mqtt.broker import ClientCred, write_broker_files
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM the broker when its parent dies, so a
+    killed test run or benchmark leaves no broker behind (prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def free_port() -> int:
@@ -61,7 +73,12 @@ class LocalBroker:
     def start(self, wait: float = 5.0) -> None:
         """Start mosquitto and wait until its listener accepts connections."""
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.conf)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
