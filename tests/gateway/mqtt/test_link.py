@@ -28,9 +28,12 @@ def _link(broker: Broker, user: str = "gateway", password: str | None = None, **
 
 async def test_handler_exception_does_not_stop_delivery(broker: Broker, make_peer: MakePeer) -> None:
     seen: list[str] = []
+    all_seen = asyncio.Event()
 
     def handler(msg: paho.MQTTMessage) -> None:
         seen.append(msg.payload.decode())
+        if len(seen) == 4:
+            all_seen.set()
         if msg.payload == b"bad":
             raise ValueError("boom")
 
@@ -45,8 +48,7 @@ async def test_handler_exception_does_not_stop_delivery(broker: Broker, make_pee
         for body in (b"bad", b"good", b"bad", b"last"):
             await till.publish(f"{G}/cmd/x/till-1", body)
         async with asyncio.timeout(5):
-            while len(seen) < 4:
-                await asyncio.sleep(0.01)
+            await all_seen.wait()
         assert seen == ["bad", "good", "bad", "last"]
         assert link.status()["callback_errors"] == 2 and link.status()["received"] == 4
     finally:
