@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 
 from gateway import __version__
 from gateway.bus import Bus, Event, Subscription
+from gateway.mqtt.broker import check_name
 from gateway.mqtt.commands import GATEWAY_TARGET, CommandRegistry
 from gateway.mqtt.config import MqttConfig
 from gateway.mqtt.dispatch import CommandDispatcher
@@ -95,7 +96,7 @@ class MqttComponent:
     ) -> None:
         self.config = config
         self.bus = bus
-        self.store_id = store_id
+        self.store_id = check_name(store_id)
         self.commands = commands
         self.version = version
         self.boot_id = uuid.uuid4().hex

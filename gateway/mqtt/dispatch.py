@@ -100,6 +100,8 @@ class CommandDispatcher:
         if not topic.startswith(self.prefix + "gateway/"):
             return None
         parts = topic[len(self.prefix) + len("gateway/") :].split("/")
+        if not parts[-1]:  # no sender id, nobody to answer (the ACL never lets this through)
+            return None
         if len(parts) == 5 and parts[0] == "device" and parts[2] == "cmd":
             return parts[1], parts[3], parts[4]
         if len(parts) == 3 and parts[0] == "cmd":

@@ -55,6 +55,20 @@ def test_topic_parsing() -> None:
         assert d.parse_topic(bad) is None
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["", "store/s1/", "store/s1/gateway/", "store/s1/gateway/device/", "store/s1/gateway/cmd/"]),
+    st.text(alphabet="/abc-_.1", max_size=40),
+)
+def test_parse_topic_never_raises(prefix: str, rest: str) -> None:
+    d, _, _ = _dispatcher()
+    parsed = d.parse_topic(prefix + rest)
+    if parsed is not None:
+        target, action, client = parsed
+        assert client and not any("/" in p for p in parsed)
+        assert (prefix + rest).endswith(f"/{action}/{client}")
+
+
 def test_validate_reports_every_field() -> None:
     params = [Param("amount", "int", min=1), Param("ok", "bool"), Param("kind", choices=("a", "b"))]
     assert validate(params, {"amount": 5, "ok": True, "kind": "a"}) == {"amount": 5, "ok": True, "kind": "a"}

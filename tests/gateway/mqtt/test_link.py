@@ -7,8 +7,9 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 
-from gateway.mqtt.link import MqttLink
+from gateway.mqtt.link import MqttLink, Will
 from tests.gateway.mqtt.conftest import PASSWORDS, STORE, Broker, MakePeer, make_broker
+from tests.gateway.mqtt.tcpproxy import TcpProxy
 
 G = f"store/{STORE}/gateway"
 
@@ -93,3 +94,41 @@ async def test_unreachable_broker_does_not_block_start(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
     assert not link.connected and "failed" in (link.last_error or "")
     await link.stop()
+
+
+async def test_half_open_link_detected_by_keepalive(broker: Broker, make_peer: MakePeer) -> None:
+    proxy = TcpProxy(broker.port)
+    await proxy.start()
+    will = Will(f"{G}/status", b'{"state":"offline","reason":"lwt"}')
+    link = MqttLink(
+        host="127.0.0.1",
+        port=proxy.port,
+        client_id="gateway",
+        username="gateway",
+        password=PASSWORDS["gateway"],
+        keepalive=1,
+        reconnect_min=0.05,
+        reconnect_max=0.2,
+        will=will,
+        on_connected=lambda: link.publish(f"{G}/status", b'{"state":"online"}', retain=True),
+    )
+    till = await make_peer("till-1")
+    await till.subscribe(f"{G}/status")
+    await link.start()
+    try:
+        assert (await till.next(f"{G}/status")).payload == b'{"state":"online"}'
+        proxy.blackhole = True
+        # Subscribers learn of the dead link through the will (broker keep-alive expiry, or
+        # the broker seeing the gateway give up on the connection) ...
+        assert (await till.next(f"{G}/status", wait=6)).payload == will.payload
+        # ... and the gateway notices the missing PINGRESP on its own.
+        async with asyncio.timeout(6):
+            while link.connected:
+                await asyncio.sleep(0.05)
+        assert link.status()["disconnects"] == 1
+        proxy.blackhole = False
+        assert (await till.next(f"{G}/status", wait=6)).payload == b'{"state":"online"}'
+        assert link.connected and link.status()["connects"] == 2
+    finally:
+        await link.stop()
+        await proxy.stop()
