@@ -160,6 +160,10 @@ class MqttLink:
         """Wait until the link is up (bound it with ``asyncio.timeout``)."""
         await self._up.wait()
 
+    async def wait_disconnected(self) -> None:
+        """Wait until the current connection is lost (bound it with ``asyncio.timeout``)."""
+        await self._lost.wait()
+
     def subscribe(self, topic: str, qos: int = 1) -> None:
         """Subscribe now (if up) and after every reconnect."""
         self._subs[topic] = qos

@@ -64,7 +64,7 @@ def test_parse_topic_never_raises(prefix: str, rest: str) -> None:
     d, _, _ = _dispatcher()
     parsed = d.parse_topic(prefix + rest)
     if parsed is not None:
-        target, action, client = parsed
+        _, action, client = parsed
         assert client and not any("/" in p for p in parsed)
         assert (prefix + rest).endswith(f"/{action}/{client}")
 

@@ -123,8 +123,7 @@ async def test_half_open_link_detected_by_keepalive(broker: Broker, make_peer: M
         assert (await till.next(f"{G}/status", wait=6)).payload == will.payload
         # ... and the gateway notices the missing PINGRESP on its own.
         async with asyncio.timeout(6):
-            while link.connected:
-                await asyncio.sleep(0.05)
+            await link.wait_disconnected()
         assert link.status()["disconnects"] == 1
         proxy.blackhole = False
         assert (await till.next(f"{G}/status", wait=6)).payload == b'{"state":"online"}'
