@@ -100,6 +100,10 @@ async def test_half_open_link_detected_by_keepalive(broker: Broker, make_peer: M
     proxy = TcpProxy(broker.port)
     await proxy.start()
     will = Will(f"{G}/status", b'{"state":"offline","reason":"lwt"}')
+
+    def birth() -> None:
+        link.publish(f"{G}/status", b'{"state":"online"}', retain=True)
+
     link = MqttLink(
         host="127.0.0.1",
         port=proxy.port,
@@ -110,7 +114,7 @@ async def test_half_open_link_detected_by_keepalive(broker: Broker, make_peer: M
         reconnect_min=0.05,
         reconnect_max=0.2,
         will=will,
-        on_connected=lambda: link.publish(f"{G}/status", b'{"state":"online"}', retain=True),
+        on_connected=birth,
     )
     till = await make_peer("till-1")
     await till.subscribe(f"{G}/status")
