@@ -149,16 +149,14 @@ class MqttComponent:
         )
         self.link.subscribe(self.prefix + "gateway/device/+/cmd/+/+", 1)
         self.link.subscribe(self.prefix + "gateway/cmd/+/+", 1)
-        routes: list[tuple[str, Callable[[Event], None]]] = [
-            ("device.#", self._device_event),
-            ("ledger.#", self._ledger_event),
-            ("hq.status", self._hq_event),
-        ]
-        for pattern, handler in routes:
+        for pattern, handler in self._routes():
             sub = self.bus.subscribe(pattern, maxsize=10000)
             self._subs.append(sub)
             self._tasks.append(asyncio.create_task(self._forward(sub, handler), name=f"mqtt-fwd-{pattern}"))
         await self.link.start()
+
+    def _routes(self) -> list[tuple[str, Callable[[Event], None]]]:
+        return [("device.#", self._device_event), ("ledger.#", self._ledger_event), ("hq.status", self._hq_event)]
 
     async def stop(self) -> None:
         """Publish ``offline`` (retained), disconnect cleanly and stop forwarding; idempotent."""
@@ -168,8 +166,11 @@ class MqttComponent:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        for sub in self._subs:
+        # Events already on the bus still go out (the link holds them if it is down).
+        for sub, (_, handler) in zip(self._subs, self._routes(), strict=False):
             sub.close()
+            while not sub.queue.empty():
+                self._guarded(handler, sub.queue.get_nowait())
         self._subs = []
         await self.dispatcher.drain(grace=2.0)
         if self.link is not None:
@@ -232,10 +233,14 @@ class MqttComponent:
 
     async def _forward(self, sub: Subscription, handler: Callable[[Event], None]) -> None:
         async for event in sub:
-            try:
-                handler(event)
-            except Exception:
-                log.exception("mqtt: cannot forward bus event %s", event.topic)
+            self._guarded(handler, event)
+
+    @staticmethod
+    def _guarded(handler: Callable[[Event], None], event: Event) -> None:
+        try:
+            handler(event)
+        except Exception:
+            log.exception("mqtt: cannot forward bus event %s", event.topic)
 
     def _device_event(self, event: Event) -> None:
         parts = event.topic.split(".")
@@ -243,7 +248,12 @@ class MqttComponent:
             return
         dev, kind = parts[1], parts[2]
         base = f"{self.prefix}gateway/device/{dev}/"
-        if kind in _RETAINED_KINDS and len(parts) == 3:
+        if kind == "removed" and len(parts) == 3:
+            # An unplugged device: clear its retained topics (empty retained payload).
+            for k in _RETAINED_KINDS:
+                if self._retained.pop(base + k, None) is not None and self.link is not None and self.link.connected:
+                    self.link.publish(base + k, b"", qos=self.config.qos, retain=True, hold=False)
+        elif kind in _RETAINED_KINDS and len(parts) == 3:
             topic = base + kind
             body = {"device": dev, "boot_id": self.boot_id, "seq": self._next_seq(topic), "ts": _ms(event.ts)}
             self._set_retained(topic, dumps({**body, "data": event.data}))

@@ -180,7 +180,7 @@ class CommandDispatcher:
         builtin = self.builtins.get((req.target, req.action))
         if req.response_topic is None:
             if builtin is not None:  # fire-and-forget is fine for rebirth
-                await builtin(data, self._context(req, "", data))
+                await builtin(data, self._context(req, ""))
                 self.ok += 1
                 return
             raise BadRequest("the MQTT v5 ResponseTopic property is required", field="ResponseTopic")
@@ -190,7 +190,7 @@ class CommandDispatcher:
         if role is None:
             raise Forbidden(f"client {req.client_id!r} is not registered")
         if builtin is not None:
-            result = await builtin(data, self._context(req, role, data))
+            result = await builtin(data, self._context(req, role))
             self._finish(req, {"status": "ok", "result": result})
             return
         cmd = self.registry.lookup(req.target, req.action)
@@ -201,7 +201,7 @@ class CommandDispatcher:
         args = validate(cmd.params, args)
         await self._run_once(req, cmd, role, args)
 
-    def _context(self, req: _Request, role: str, data: dict[str, Any]) -> CommandContext:
+    def _context(self, req: _Request, role: str) -> CommandContext:
         async def progress(info: dict[str, Any]) -> None:
             self._send(req, req.body("progress", progress=info))
 
@@ -265,7 +265,7 @@ class CommandDispatcher:
             await store.put(key, {"command": name, "state": "running", "ts": time.time()})
         if cmd.long_running:
             self._send(req, req.body("accepted"))
-        outcome = await self._call(cmd, args, self._context(req, role, args))
+        outcome = await self._call(cmd, args, self._context(req, role))
         await store.put(key, {"command": name, "state": "done", "ts": time.time(), "outcome": outcome})
         return outcome, False
 

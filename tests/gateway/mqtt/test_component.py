@@ -124,3 +124,27 @@ async def test_browser_client_over_websockets_receives_events(harness: GatewayHa
     harness.bus.publish("device.scanner-1.evt.scan", {"code": "123"})
     rec = await browser.next(f"{G}/device/scanner-1/evt/scan")
     assert rec.json()["data"] == {"code": "123"}
+
+
+async def test_removed_device_clears_retained_topics(harness: GatewayHarness, make_peer: MakePeer) -> None:
+    gw = await harness.start()
+    harness.bus.publish("device.scale-2.info", {"kind": "scale"})
+    harness.bus.publish("device.scale-2.status", {"state": "online"})
+    await asyncio.sleep(0.1)
+    harness.bus.publish("device.scale-2.removed", {})
+    await asyncio.sleep(0.2)
+    till = await make_peer("till-1")
+    await till.subscribe(f"{G}/device/#")
+    await till.nothing(f"{G}/device/scale-2/", wait=0.3)
+    assert gw.status()["retained_topics"] == 0
+
+
+async def test_events_queued_on_the_bus_go_out_before_stop(harness: GatewayHarness, make_peer: MakePeer) -> None:
+    gw = await harness.start()
+    till = await make_peer("till-1")
+    await till.subscribe(f"{G}/ledger/evt/#")
+    for seq in range(1, 6):
+        harness.bus.publish("ledger.sale.finished", {"n": seq}, seq=seq)
+    await gw.stop()  # the forwarder has not run yet: stop() must still publish them
+    got = [(await till.next(f"{G}/ledger/evt/sale.finished")).json()["seq"] for _ in range(5)]
+    assert got == [1, 2, 3, 4, 5]
