@@ -7,6 +7,7 @@ directory, picks free loopback ports and starts ``mosquitto -c`` as a child proc
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import os
 import shutil
 import signal
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.mqtt.broker import ClientCred, write_broker_files
+from gateway.mqtt.broker import BrokerTls, ClientCred, write_broker_files
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -31,6 +32,14 @@ def _die_with_parent() -> None:
         pass
 
 
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     """A currently free TCP port on 127.0.0.1."""
     with socket.socket() as s:
@@ -42,11 +51,19 @@ class LocalBroker:
     """A mosquitto child process on free loopback ports with generated credentials and ACL."""
 
     def __init__(
-        self, directory: str | Path, store_id: str, clients: list[ClientCred], *, persistence: bool = False
+        self,
+        directory: str | Path,
+        store_id: str,
+        clients: list[ClientCred],
+        *,
+        persistence: bool = False,
+        tls: BrokerTls | None = None,
     ) -> None:
+        """``tls``: certificate files; its ``mqtts_port`` is replaced by a free port."""
         self.directory = Path(directory)
         self.port = free_port()
         self.ws_port = free_port()
+        self.tls = None if tls is None else dataclasses.replace(tls, mqtts_port=free_port())
         self.log = self.directory / "broker.log"
         # As root Mosquitto drops to the "mosquitto" account, which cannot read a private
         # temp dir; a private broker runs as whoever starts it.
@@ -61,6 +78,7 @@ class LocalBroker:
             persistence=persistence,
             log_dest="stdout",
             user=user,
+            tls=self.tls,
         )
         self.conf = paths["conf"]
         self.proc: subprocess.Popen[bytes] | None = None
@@ -71,7 +89,7 @@ class LocalBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self, wait: float = 5.0) -> None:
-        """Start mosquitto and wait until its listener accepts connections."""
+        """Start mosquitto and wait until every listener accepts connections."""
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(
                 [MOSQUITTO, "-c", str(self.conf)],
@@ -80,14 +98,13 @@ class LocalBroker:
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
         deadline = time.monotonic() + wait
+        ports = [self.port, self.ws_port] + ([self.tls.mqtts_port] if self.tls else [])
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.02)
+            if all(_accepts(p) for p in ports):
+                return
+            time.sleep(0.02)
         self.stop()
         raise RuntimeError("mosquitto did not start listening")
 
