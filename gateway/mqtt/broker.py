@@ -220,14 +220,22 @@ def write_broker_files(
     clients: list[ClientCred],
     *,
     group: str | None = None,
-    **config: object,
+    port: int = 1883,
+    bind: str = "127.0.0.1",
+    ws_port: int | None = 9001,
+    ws_bind: str = "",
+    tls: BrokerTls | None = None,
+    persistence: bool = True,
+    log_dest: str = "syslog",
+    user: str = "mosquitto",
 ) -> dict[str, Path]:
-    """Write ``passwd``, ``acl`` and ``mosquitto.conf`` into ``directory``; returns their paths.
+    """Write ``passwd``, ``acl`` and ``mosquitto.conf`` (and create ``data/``) in ``directory``.
 
     ``clients`` includes the gateway's own account (role ``"gateway"``). ``group``: the
-    broker's group (e.g. ``mosquitto``) that must read the files and write ``data/``; other
-    keyword arguments go to :func:`render_config`. A running broker re-reads passwd and ACL
-    on SIGHUP.
+    broker's group (e.g. ``mosquitto``) that must read the files and write ``data/``; the
+    listener options are those of :func:`render_config`. Returns the paths by name
+    (``passwd``, ``acl``, ``conf``, ``data``). A running broker re-reads passwd and ACL on
+    SIGHUP; listener changes need a restart.
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -239,7 +247,17 @@ def write_broker_files(
     _write_private(paths["passwd"], render_passwd(clients), group)
     _write_private(paths["acl"], render_acl(store_id, clients), group)
     conf = render_config(
-        password_file=paths["passwd"], acl_file=paths["acl"], data_dir=paths["data"], **config  # type: ignore[arg-type]
+        password_file=paths["passwd"],
+        acl_file=paths["acl"],
+        data_dir=paths["data"],
+        port=port,
+        bind=bind,
+        ws_port=ws_port,
+        ws_bind=ws_bind,
+        tls=tls,
+        persistence=persistence,
+        log_dest=log_dest,
+        user=user,
     )
     _write_private(paths["conf"], conf, group)
     return paths

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from gateway.mqtt.broker import (
     render_config,
     render_passwd,
     verify_password,
+    write_broker_files,
 )
 from tests.gateway.mqtt.conftest import Broker, Peer
 
@@ -89,3 +91,19 @@ async def test_wrong_password_and_anonymous_are_refused(broker: Broker, peers: l
     unknown = Peer(broker, "stranger", password="x")
     peers.append(unknown)
     assert (await unknown.connect()).is_failure
+
+
+def test_write_broker_files_keeps_hashes_private(tmp_path: Path) -> None:
+    creds = [ClientCred.create("gateway", "gateway", "a"), ClientCred.create("till-1", "cashier", "b")]
+    paths = write_broker_files(tmp_path / "b", "s1", creds, ws_port=None)
+    for name in ("passwd", "acl", "conf"):
+        assert paths[name].stat().st_mode & 0o777 == 0o600
+    assert "password_file " + str(paths["passwd"]) in paths["conf"].read_text()
+    assert paths["passwd"].read_text().count(":$7$") == 2
+    try:
+        grp.getgrnam("mosquitto")
+    except KeyError:
+        return
+    paths = write_broker_files(tmp_path / "g", "s1", creds, group="mosquitto")
+    assert paths["passwd"].stat().st_mode & 0o777 == 0o640
+    assert grp.getgrgid(paths["acl"].stat().st_gid).gr_name == "mosquitto"
