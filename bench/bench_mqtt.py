@@ -61,6 +61,7 @@ class Waiter:
         self.done: asyncio.Future[None] | None = None
 
     def on_message(self, msg: paho.MQTTMessage) -> None:
+        """Count a message on the awaited topic and resolve the waiting futures."""
         if msg.topic != self.topic:
             return
         self.count += 1
@@ -70,11 +71,13 @@ class Waiter:
             self.done.set_result(None)
 
     def expect(self, topic: str) -> asyncio.Future[None]:
+        """A future resolved by the next message on ``topic``."""
         self.topic = topic
         self.want = asyncio.get_running_loop().create_future()
         return self.want
 
     def expect_n(self, topic: str, n: int) -> asyncio.Future[None]:
+        """A future resolved once ``n`` messages arrived on ``topic``."""
         self.topic, self.count, self.target = topic, 0, n
         self.done = asyncio.get_running_loop().create_future()
         return self.done

@@ -54,6 +54,7 @@ class _PackedOnce(Properties):
     """
 
     def pack(self) -> bytes:
+        """The wire form, computed on first use."""
         cached: bytes | None = self.__dict__.get("_packed")
         if cached is None:
             cached = super().pack()

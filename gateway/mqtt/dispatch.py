@@ -52,6 +52,7 @@ class _Request:
         self.seq = 0
 
     def body(self, status: str, **fields: Any) -> dict[str, Any]:
+        """The next reply body of this request (``n`` counts its replies)."""
         self.seq += 1
         return {"request_id": self.request_id, "status": status, "n": self.seq, "ts": int(time.time() * 1000), **fields}
 
@@ -203,6 +204,7 @@ class CommandDispatcher:
 
     def _context(self, req: _Request, role: str) -> CommandContext:
         async def progress(info: dict[str, Any]) -> None:
+            """Send one ``progress`` reply."""
             self._send(req, req.body("progress", progress=info))
 
         return CommandContext(req.client_id, role, req.target, req.action, req.request_id or "", progress)

@@ -66,6 +66,7 @@ class Received:
     correlation: bytes | None
 
     def json(self) -> Any:
+        """The payload decoded as JSON."""
         return json.loads(self.payload)
 
 
@@ -123,6 +124,7 @@ class Peer:
             return await self.connack
 
     async def subscribe(self, topic: str) -> Any:
+        """Subscribe at QoS 1; returns the SUBACK reason codes."""
         _, mid = self.client.subscribe(topic, 1)
         assert mid is not None
         async with asyncio.timeout(5):
@@ -173,6 +175,7 @@ class Peer:
             assert not rec.topic.startswith(topic_prefix), f"unexpected {rec.topic}: {rec.payload!r}"
 
     def close(self) -> None:
+        """Disconnect and stop the network thread."""
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -233,6 +236,7 @@ class Handlers:
         return {"refunded": args["amount"]}
 
     def registry(self) -> CommandRegistry:
+        """A registry with every test command."""
         reg = CommandRegistry()
         reg.register(ANY_DEVICE, "echo", self.echo, params=[Param("text", required=False, max_len=100)])
         reg.register(
@@ -262,6 +266,7 @@ class GatewayHarness:
     components: list[MqttComponent] = field(default_factory=list)
 
     def config(self, **over: Any) -> MqttConfig:
+        """Config for the test broker, with overrides."""
         pw = self.directory / "gw.secret"
         pw.write_text(PASSWORDS["gateway"] + "\n")
         base: dict[str, Any] = {
@@ -278,6 +283,7 @@ class GatewayHarness:
         return MqttConfig(**base)
 
     async def start(self, *, wait: bool = True, **over: Any) -> MqttComponent:
+        """Build and start a component (and wait for its link unless ``wait`` is false)."""
         comp = MqttComponent(
             self.config(**over),
             self.bus,

@@ -21,10 +21,12 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
+        """Listen on a free port (``self.port``)."""
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Stop listening and close every connection."""
         if self._server is not None:
             self._server.close()
         for w in list(self._writers):
