@@ -16,7 +16,7 @@ from drivers.display.display import PoleDisplay
 from drivers.drawer.drawer import CashDrawer, DrawerEvent
 from drivers.printer.connection import PrinterConnection, StatusPoller
 from drivers.printer.layout import ReceiptLayout
-from drivers.printer.queue import MemoryJobStore, JobState, PrintQueue, SqliteJobStore
+from drivers.printer.queue import JobState, MemoryJobStore, PrintQueue, SqliteJobStore
 from drivers.printer.render import render_bytes, slip_to_text
 from drivers.printer.status import PrinterStatus, device_state
 from gateway.devices.base import DeviceError, EmitEvent, EmitState
