@@ -41,6 +41,8 @@ SCHEMA = [
         revoked TEXT
     );
     """,
+    # v2: the Mosquitto hash of the same token, so one credential serves HTTP and MQTT.
+    "ALTER TABLE clients ADD COLUMN mqtt_hash TEXT",
 ]
 
 
@@ -105,6 +107,11 @@ class ClientRegistry:
         """All clients, active and revoked (no secrets)."""
         rows = self.ledger.query("SELECT name, role, created, revoked FROM clients ORDER BY created")
         return [{"name": r[0].split("~revoked~")[0], "role": r[1], "created": r[2], "revoked": r[3]} for r in rows]
+
+    def role_of(self, name: str) -> str | None:
+        """Role of an active client by name (MQTT client ids are client names), or None."""
+        row = self.ledger.query("SELECT role FROM clients WHERE name=? AND revoked IS NULL", (name,))
+        return str(row[0][0]) if row else None
 
     def authenticate(self, token: str | None) -> Client:
         """The client of a bearer token; Unauthorized otherwise."""

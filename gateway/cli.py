@@ -130,7 +130,7 @@ def cmd_clients(args: argparse.Namespace) -> int:
             token = gw.clients.add(args.name, args.role)
             for hook in CLIENT_HOOKS:
                 hook(gw, args.name, args.role, token)
-            print(f"client {args.name} ({args.role}) created; its token (shown only now):")
+            print(f"client {args.name} ({args.role}) created; its token (shown only now, also its MQTT password):")
             print(token)
         elif args.action == "list":
             for c in gw.clients.list():
@@ -145,7 +145,13 @@ def cmd_clients(args: argparse.Namespace) -> int:
         gw.ledger.close()
 
 
-CLIENT_HOOKS: list[Callable[[Any, str, str | None, str | None], None]] = []
+def _mqtt_hook(gw: Any, name: str, role: str | None, token: str | None) -> None:
+    from gateway.mqtt_clients import on_client_change
+
+    on_client_change(gw, name, role, token)
+
+
+CLIENT_HOOKS: list[Callable[[Any, str, str | None, str | None], None]] = [_mqtt_hook]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

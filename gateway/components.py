@@ -14,7 +14,7 @@ from gateway.demo import sample_products
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card"]
+SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card", "gateway.mqtt.config"]
 
 
 def import_sections() -> None:
@@ -29,7 +29,7 @@ def import_sections() -> None:
 def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     """Build the optional components the config asks for."""
     from gateway.devices import api as devices_api
-    from gateway.devices import input_adapters  # registers the scanner and scale drivers
+    from gateway.devices import input_adapters, output_adapters  # register the device drivers
     from gateway.devices.manager import DeviceManager, DevicesConfig
     from gateway.payments.card import ZvtConfig
     from gateway.payments.card import install as install_card
@@ -43,7 +43,41 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     zcfg = gw.config.get(ZvtConfig)
     if zcfg.enabled:
         install_card(gw, zcfg)
-    del args, input_adapters
+    add_mqtt(gw, getattr(args, "mqtt_url", None))
+    from gateway.printing import CustomerDisplayFeed, ReceiptPrinting
+
+    gw.sales.after_hooks.append(ReceiptPrinting(gw))
+    gw.add_component(CustomerDisplayFeed(gw))
+    del input_adapters, output_adapters
+
+
+def add_mqtt(gw: Gateway, demo_url: str | None = None) -> None:
+    """The MQTT interface when a broker URL is configured (the demo only with ``--mqtt-url``)."""
+    import dataclasses
+
+    from gateway.mqtt.commands import CommandRegistry
+    from gateway.mqtt.component import MqttComponent
+    from gateway.mqtt.config import MqttConfig
+    from gateway.mqtt.handlers import register_commands
+    from gateway.mqtt.idempotency import SqliteIdempotencyStore
+    from gateway.mqtt_clients import gateway_password_file
+
+    cfg = gw.config.get(MqttConfig)
+    if gw.demo:
+        cfg = dataclasses.replace(cfg, url=demo_url or "")
+        if not demo_url:
+            log.info("demo without MQTT: no broker given (use --mqtt-url mqtt://HOST:PORT)")
+    if not cfg.url:
+        return
+    if not cfg.password_file:
+        secret = gateway_password_file(gw.data_dir)
+        if secret.exists():
+            cfg = dataclasses.replace(cfg, password_file=str(secret))
+    registry = CommandRegistry()
+    register_commands(registry, gw)
+    comp = MqttComponent(cfg, gw.bus, gw.config.store.id, registry, SqliteIdempotencyStore(gw.data_dir / "mqtt-requests.db"),
+                         client_roles=gw.clients.role_of)
+    gw.add_component(comp)
 
 
 def demo_config(config: Config) -> Config:

@@ -159,6 +159,10 @@ def _check_value(file: str, sec: str, f: dataclasses.Field[Any], hint: Any, valu
     elif hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail(f"expected an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail(f"expected a number, got {value!r}")
+        value = float(value)
     elif hint is str:
         if not isinstance(value, str):
             raise fail(f"expected a string, got {value!r}")
@@ -181,9 +185,9 @@ def _check_value(file: str, sec: str, f: dataclasses.Field[Any], hint: Any, valu
             raise fail(f"expected a table, got {value!r}")
     if "choices" in meta and value not in meta["choices"]:
         raise fail(f"{value!r} is not one of {', '.join(map(str, meta['choices']))}")
-    if "min" in meta and isinstance(value, int) and value < meta["min"]:
+    if "min" in meta and isinstance(value, int | float) and value < meta["min"]:
         raise fail(f"{value} is below the minimum {meta['min']}")
-    if "max" in meta and isinstance(value, int) and value > meta["max"]:
+    if "max" in meta and isinstance(value, int | float) and value > meta["max"]:
         raise fail(f"{value} is above the maximum {meta['max']}")
     return value
 
@@ -199,8 +203,10 @@ def build_section(cls: type[T], raw: dict[str, Any], file: str = "<config>") -> 
         if key not in fields:
             raise ConfigError(file, sec, key, f"unknown option (known: {', '.join(sorted(fields))})")
     values = {k: _check_value(file, sec, fields[k], hints[k], v) for k, v in raw.items()}
-    # Defaults are validated too, so a bad default is caught by the test suite.
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as err:  # cross-field checks in the section's __post_init__
+        raise ConfigError(file, sec, err.key, err.message) from None
 
 
 def parse_config(data: dict[str, Any], file: str = "<config>") -> Config:

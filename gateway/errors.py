@@ -90,4 +90,4 @@ class ConfigError(GatewayError):
     def __init__(self, file: str, section: str, key: str, message: str) -> None:
         where = f"{file}: [{section}]" + (f" {key}" if key else "")
         super().__init__(f"{where}: {message}", file=file, section=section, key=key)
-        self.file, self.section, self.key = file, section, key
+        self.file, self.section, self.key, self.message = file, section, key, message

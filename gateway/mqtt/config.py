@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import urlsplit
 
+from gateway.config import section
 from gateway.errors import ConfigError
 
 _SECTION = "mqtt"
@@ -20,9 +22,12 @@ class BrokerAddress:
     tls: bool
 
 
+@section
 @dataclass(frozen=True)
 class MqttConfig:
     """The ``[mqtt]`` section. ``url`` empty means the interface is off."""
+
+    SECTION: ClassVar[str] = "mqtt"
 
     url: str = field(
         default="mqtt://127.0.0.1:1883",

@@ -1,0 +1,97 @@
+"""The commands the gateway answers over MQTT, bound to its services and devices.
+
+Device commands (``gateway/device/{dev}/cmd/{action}``) go through the device manager, so they
+are serialised per device exactly like HTTP commands; money, print and drawer commands are
+``persist``ed so a retried ``request_id`` never repeats the effect. Gateway commands cover the
+selling path: open a cart, add a line, check out (long-running: the card terminal's progress is
+streamed as ``progress`` replies), a one-shot sale, the X report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from gateway.auth import MANAGE, SELL, TECH
+from gateway.mqtt.commands import CommandContext, CommandRegistry, Param
+from gateway.pos.reports import x_report
+
+DEVICE_ACTIONS: dict[str, bool] = {
+    # action: persist (has an effect that must not repeat)
+    "receipt": True, "print": True, "test_page": True, "reprint": True, "open_drawer": True, "status": False,
+    "read_weight": False, "zero": False, "tare": False, "clear_tare": False,
+    "show": False, "clear": False, "item": False, "total": False, "thanks": False,
+}
+
+
+def register_commands(registry: CommandRegistry, gw: Any) -> None:
+    """Register device and gateway commands on ``registry``."""
+    for action, persist in DEVICE_ACTIONS.items():
+        registry.register("*", action, _device_handler(gw, action), roles=SELL | TECH, persist=persist,
+                          description=f"device command {action}; arguments as for HTTP")
+
+    async def cart_open(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        return await gw.carts.open(ctx.client_id)
+
+    async def cart_add(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        return await gw.carts.add_line(args["cart_id"], args["code"], args.get("qty"), args.get("weight_g"),
+                                       str(args.get("weight_source") or ""))
+
+    async def cart_checkout(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        return await _with_progress(gw, ctx, gw.sales.finish(cashier=ctx.client_id, cart_id=args["cart_id"],
+                                                              payments=args["payments"], idem=None))
+
+    async def sale(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        return await _with_progress(gw, ctx, gw.sales.finish(cashier=ctx.client_id, lines=args["lines"],
+                                                              payments=args["payments"], idem=None))
+
+    async def report(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        return x_report(gw.ledger)
+
+    registry.register("gateway", "cart.open", cart_open, roles=SELL, description="open a cart")
+    registry.register("gateway", "cart.add_line", cart_add, roles=SELL, params=[
+        Param("cart_id", max_len=64), Param("code", max_len=64), Param("qty", "int", required=False, min=1, max=9999),
+        Param("weight_g", "int", required=False, min=1, max=100000), Param("weight_source", required=False, max_len=16)],
+        description="add a product by code")
+    registry.register("gateway", "cart.checkout", cart_checkout, roles=SELL, persist=True, long_running=True, params=[
+        Param("cart_id", max_len=64), Param("payments", "list", max_len=20)],
+        description="pay and finish a cart; card terminal progress is streamed")
+    registry.register("gateway", "sale", sale, roles=SELL, persist=True, long_running=True, params=[
+        Param("lines", "list", max_len=500), Param("payments", "list", max_len=20)], description="one-shot sale")
+    registry.register("gateway", "report.x", report, roles=MANAGE, description="X report")
+
+
+def _device_handler(gw: Any, action: str) -> Any:
+    async def handler(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
+        mgr = gw.components.get("devices")
+        from gateway.errors import Unavailable
+
+        if mgr is None:
+            raise Unavailable("no device manager")
+        dev = mgr.get(ctx.target)
+        if action == "receipt" and "receipt_no" in args and "receipt" not in args:
+            args = {**args, "receipt": gw.sales.receipt(int(args["receipt_no"]))}
+        return dict(await dev.run(action, args))
+
+    return handler
+
+
+async def _with_progress(gw: Any, ctx: CommandContext, work: Any) -> dict[str, Any]:
+    """Run ``work`` while forwarding card terminal progress events to the requester."""
+    sub = gw.bus.subscribe("device.*.evt.progress", maxsize=100)
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            get = asyncio.ensure_future(sub.get())
+            done, _ = await asyncio.wait({task, get}, return_when=asyncio.FIRST_COMPLETED)
+            if get in done:
+                with contextlib.suppress(Exception):
+                    await ctx.progress({"terminal": get.result().data})
+            else:
+                get.cancel()
+        return dict(task.result())
+    finally:
+        sub.close()
+        if not task.done():
+            task.cancel()
