@@ -46,7 +46,7 @@ STORE = StoreConfig(id="s1", zone="z1")
 
 def hq_config(url: str, **kw: Any) -> HqConfig:
     """An enabled ``[hq]`` section for tests: fast pings, short timeouts."""
-    base = HqConfig(enabled=True, urls=[url], ping_interval_s=1, max_outstanding_pings=2, reconnect_wait_s=1, ack_timeout_s=2, fetch_wait_s=1, status_interval_s=1)
+    base = HqConfig(enabled=True, urls=[url], connect_timeout_s=1, ping_interval_s=1, max_outstanding_pings=2, reconnect_wait_s=1, ack_timeout_s=2, fetch_wait_s=1, status_interval_s=1)
     return replace(base, **kw)
 
 
@@ -97,5 +97,7 @@ async def hq_seqs(url: str, store_id: str = "s1") -> list[int]:
 async def wait_until(pred: Callable[[], bool], within: float, step: float = 0.05) -> None:
     """Poll ``pred`` until true; fail after ``within`` seconds."""
     async with asyncio.timeout(within):
-        while not pred():
+        while True:
+            if pred():
+                return
             await asyncio.sleep(step)

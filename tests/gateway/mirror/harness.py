@@ -35,7 +35,7 @@ def free_port() -> int:
 class NatsServer:
     """One nats-server with JetStream on file storage in ``store_dir``; restartable on the same port."""
 
-    def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = True) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = False) -> None:
         self.store_dir = store_dir
         self.port = port or free_port()
         self.sync_always = sync_always
@@ -65,6 +65,14 @@ class NatsServer:
         """Wait until JetStream answers."""
         deadline = time.monotonic() + within
         while True:
+            try:
+                _r, w = await asyncio.open_connection("127.0.0.1", self.port)
+                w.close()
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.02)
+                continue
             try:
                 nc = await nats.connect(self.url, connect_timeout=1, allow_reconnect=False)
                 try:
