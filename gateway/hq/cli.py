@@ -109,12 +109,15 @@ async def _report(js: JetStreamContext, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"rows": report.table(), "events": report.events, "duplicates": report.duplicates}, indent=2))
         return 0
-    print(f"{'day':<10} {'store':<12} {'channel':<10} {'sales':>7} {'gross':>14}")
+    print(f"{'day':<10} {'store':<12} {'channel':<10} {'sales':>7} {'voids/ret':>9} {'gross':>14}")
     for r in report.table():
-        print(f"{r['day']:<10} {r['store']:<12} {r['channel']:<10} {r['sales']:>7} {r['gross_cents'] / 100:>14.2f}")
+        print(
+            f"{r['day']:<10} {r['store']:<12} {r['channel']:<10} {r['sales']:>7} {r['voids_returns']:>9} "
+            f"{r['gross_cents'] / 100:>14.2f}"
+        )
     if args.products:
-        for (day, store, sku), v in sorted(report.products.items()):
-            print(f"{day:<10} {store:<12} {sku:<14} qty={v['qty']} gross={v['gross_cents'] / 100:.2f}")
+        for (day, store, code), v in sorted(report.products.items()):
+            print(f"{day:<10} {store:<12} {code:<14} qty={v['qty_milli'] / 1000:g} gross={v['gross_cents'] / 100:.2f}")
     return 0
 
 

@@ -1,9 +1,11 @@
 """HQ-side operations on the link's streams: read STORE_EVENTS, push messages to stores, report sales.
 
-``report`` consolidates ``sale.finished`` events (payload ``totals.gross`` in cents,
-``receipt_no``) per store, business day and channel, and per product when the sale carries
-``lines`` with ``sku`` and ``gross``. It de-duplicates on ``(store, ledger seq)`` itself, because
-the stream's duplicate window is finite (messaging fact sheet §6.2).
+``report`` consolidates ``sale.finished`` events and the negative receipts ``sale.voided`` and
+``sale.returned`` (payload ``totals.gross`` in signed cents, ``receipt_no``, ``lines`` with
+``code``, ``qty_milli``, ``amount``) per business day, store and channel, and per product.
+Training receipts are left out, as in the store's own reports. It de-duplicates on
+``(store, ledger seq)`` itself, because the stream's duplicate window is finite (messaging fact
+sheet §6.2).
 """
 
 from __future__ import annotations
@@ -117,9 +119,12 @@ async def push(js: JetStreamContext, messages: list[dict[str, Any]], target: str
     return out
 
 
+SALE_TYPES = ("sale.finished", "sale.voided", "sale.returned")
+
+
 @dataclass
 class SalesReport:
-    """Consolidated sales: per (day, store, channel) and per (day, store, sku)."""
+    """Consolidated sales: per (day, store, channel) and per (day, store, product code)."""
 
     rows: dict[tuple[str, str, str], dict[str, int]] = field(default_factory=dict)
     products: dict[tuple[str, str, str], dict[str, int]] = field(default_factory=dict)
@@ -127,21 +132,23 @@ class SalesReport:
     duplicates: int = 0
 
     def add(self, ev: StoredEvent, tz: ZoneInfo) -> None:
-        """Fold one ``sale.finished`` event in."""
-        self.events += 1
+        """Fold one receipt event in (``sale.finished``, ``sale.voided``, ``sale.returned``)."""
         p = ev.payload
+        if ev.type not in SALE_TYPES or p.get("training"):
+            return
+        self.events += 1
         day = datetime.fromisoformat(ev.ts).astimezone(tz).date().isoformat() if ev.ts else "?"
         channel = str(p.get("channel") or "store")
         totals = p.get("totals") or {}
         gross = int(totals.get("gross", 0)) if isinstance(totals, dict) else 0
-        row = self.rows.setdefault((day, ev.store, channel), {"sales": 0, "gross_cents": 0})
-        row["sales"] += 1
+        row = self.rows.setdefault((day, ev.store, channel), {"sales": 0, "voids_returns": 0, "gross_cents": 0})
+        row["sales" if ev.type == "sale.finished" else "voids_returns"] += 1
         row["gross_cents"] += gross
         for line in p.get("lines") or []:
-            if isinstance(line, dict) and "sku" in line:
-                prow = self.products.setdefault((day, ev.store, str(line["sku"])), {"qty": 0, "gross_cents": 0})
-                prow["qty"] += int(line.get("qty", 1))
-                prow["gross_cents"] += int(line.get("gross", 0))
+            if isinstance(line, dict) and "code" in line and not line.get("voided"):
+                prow = self.products.setdefault((day, ev.store, str(line["code"])), {"qty_milli": 0, "gross_cents": 0})
+                prow["qty_milli"] += int(line.get("qty_milli", 0))
+                prow["gross_cents"] += int(line.get("amount", 0))
 
     def table(self) -> list[dict[str, Any]]:
         """Rows sorted by day, store, channel."""
@@ -152,11 +159,11 @@ class SalesReport:
 
 
 async def sales_report(js: JetStreamContext, tz: str = "Europe/Berlin", stream: str = STORE_EVENTS) -> SalesReport:
-    """Read every ``sale.finished`` of every store and total them."""
+    """Read every sale receipt of every store and total them."""
     report = SalesReport()
     seen: set[tuple[str, int]] = set()
     zone = ZoneInfo(tz)
-    async for msg in read_stream(js, "store.*.evt.sale.finished", stream):
+    async for msg in read_stream(js, "store.*.evt.sale.*", stream):
         ev = to_event(msg)
         key = (ev.store, ev.ledger_seq)
         if key in seen:

@@ -4,7 +4,8 @@ Every message is one JSON object ``{"type": T, "version": V, "id": "...", ...}``
 ``version`` select the schema below; ``id`` (optional) is HQ's own message id. Fields not named
 in a schema are kept unchanged (a newer HQ may add optional fields without a version bump);
 missing required fields, wrong types and values out of range are errors naming the field path.
-Money is integer cents, quantities integer (pieces or thousandths), times ISO 8601 with offset.
+Money is integer cents (``price``, ``total``, ``amount``; named as in the catalog), quantities
+integers, times ISO 8601 with a UTC offset. Product identity is the catalog's ``code``.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def _opt(kind: str, **kw: Any) -> F:
     return F(kind, required=False, **kw)
 
 
-_SKU = F("str", nonempty=True)
-_QTY_LINE = {"sku": _SKU, "qty": F("int", min=1)}
+_CODE = F("str", nonempty=True)  # product code as in the catalog (GTIN, PLU or article number)
+_QTY_LINE = {"code": _CODE, "qty": F("int", min=1)}
+_PRICE = F("int", min=0, max=100_000_000)  # gross cents per piece or per kg, as the catalog stores it
 
 SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
     ("price_list", 1): {
@@ -45,12 +47,7 @@ SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
         "currency": _opt("str", choices=("EUR",)),
         "items": F(
             "list",
-            items={
-                "sku": _SKU,
-                "price_cents": F("int", min=0, max=10**10),
-                "vat_id": _opt("int", min=1, max=7),
-                "remove": _opt("bool"),
-            },
+            items={"code": _CODE, "price": _PRICE, "vat_id": _opt("int", min=1, max=7)},
         ),
     },
     ("product", 1): {
@@ -58,13 +55,13 @@ SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
             "list",
             nonempty=True,
             items={
-                "sku": _SKU,
+                "code": _CODE,
                 "name": F("str", nonempty=True),
                 "vat_id": F("int", min=1, max=7),
-                "gtins": _opt("list", items="str"),
-                "unit": _opt("str", choices=("piece", "kg", "l", "m")),
-                "weighed": _opt("bool"),
+                "price": _PRICE,
+                "unit": _opt("str", choices=("piece", "kg")),
                 "group": _opt("str"),
+                "codes": _opt("list", items="str"),
                 "active": _opt("bool"),
             },
         ),
@@ -73,9 +70,9 @@ SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
         "promotion_id": F("str", nonempty=True),
         "name": F("str"),
         "kind": F("str", choices=("percent", "amount_off", "fixed_price", "multi_buy")),
-        "value": F("int", min=0),
+        "value": F("int", min=0),  # basis points for percent, cents otherwise
         "min_qty": _opt("int", min=1),
-        "skus": F("list", items="str"),
+        "codes": F("list", items="str"),
         "starts_at": F("time"),
         "ends_at": F("time"),
         "active": _opt("bool"),
@@ -85,8 +82,8 @@ SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
         "action": _opt("str", choices=("create", "cancel")),
         "channel": _opt("str"),
         "customer_ref": _opt("str"),
-        "lines": F("list", nonempty=True, items={**_QTY_LINE, "price_cents": F("int", min=0)}),
-        "total_cents": F("int", min=0),
+        "lines": F("list", nonempty=True, items={**_QTY_LINE, "price": _PRICE}),
+        "total": F("int", min=0),
         "paid": F("bool"),
         "pickup_by": _opt("time"),
     },
@@ -100,7 +97,7 @@ SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
     ("stock_adjustment", 1): {
         "adjustment_id": F("str", nonempty=True),
         "reason": F("str", choices=("count", "damage", "correction", "other")),
-        "lines": F("list", nonempty=True, items={"sku": _SKU, "qty_delta": F("int")}),
+        "lines": F("list", nonempty=True, items={"code": _CODE, "qty_delta": F("int")}),
     },
     ("stock_transfer", 1): {
         "transfer_id": F("str", nonempty=True),
@@ -119,7 +116,7 @@ SCHEMAS: dict[tuple[str, int], dict[str, F]] = {
     ("voucher", 1): {
         "code": F("str", nonempty=True),
         "action": F("str", choices=("issue", "update", "cancel")),
-        "amount_cents": _opt("int", min=0),
+        "amount": _opt("int", min=0),
         "expires_at": _opt("time"),
     },
     ("config", 1): {

@@ -53,10 +53,18 @@ def hq_config(url: str, **kw: Any) -> HqConfig:
 class Store:
     """A ledger plus its HQ link, as the gateway would wire them."""
 
-    def __init__(self, path: Path, url: str, handlers: InboundHandlers | None = None, **cfg: Any) -> None:
+    def __init__(
+        self,
+        path: Path,
+        url: str,
+        handlers: InboundHandlers | None = None,
+        before_open: Callable[[Store], Any] | None = None,
+        **cfg: Any,
+    ) -> None:
         self.bus = Bus()
         self.ledger = Ledger(path, self.bus)
         self.link = HqLink(hq_config(url, **cfg), STORE, self.ledger, self.bus, handlers)
+        self.extra = before_open(self) if before_open else None
         self.ledger.open()
 
     async def sell(self, n: int, per_txn: int = 200) -> None:
