@@ -35,8 +35,9 @@ def free_port() -> int:
 class NatsServer:
     """One nats-server with JetStream on file storage in ``store_dir``; restartable on the same port."""
 
-    def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = False) -> None:
+    def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = False, extra_conf: str = "") -> None:
         self.store_dir = store_dir
+        self.extra_conf = extra_conf
         self.port = port or free_port()
         self.sync_always = sync_always
         self.proc: subprocess.Popen[bytes] | None = None
@@ -53,7 +54,7 @@ class NatsServer:
         sync = "sync_interval: always" if self.sync_always else ""
         self.conf.write_text(
             f'listen: "127.0.0.1:{self.port}"\n'
-            f'jetstream {{ store_dir: "{self.store_dir / "js"}", {sync} }}\n'
+            f'jetstream {{ store_dir: "{self.store_dir / "js"}", {sync} }}\n' + self.extra_conf
         )
         self.proc = subprocess.Popen(
             [nats_server_binary(), "-c", str(self.conf)],
@@ -61,18 +62,24 @@ class NatsServer:
             stderr=open(self.store_dir / "server.log", "ab"),
         )
 
-    async def wait_ready(self, within: float = 10.0) -> None:
-        """Wait until JetStream answers."""
+    async def wait_ready_tcp(self, within: float = 10.0) -> None:
+        """Wait until the client port accepts connections."""
         deadline = time.monotonic() + within
         while True:
             try:
                 _r, w = await asyncio.open_connection("127.0.0.1", self.port)
                 w.close()
+                return
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(0.02)
-                continue
+
+    async def wait_ready(self, within: float = 10.0) -> None:
+        """Wait until JetStream answers (servers without auth)."""
+        deadline = time.monotonic() + within
+        await self.wait_ready_tcp(within)
+        while True:
             try:
                 nc = await nats.connect(self.url, connect_timeout=1, allow_reconnect=False)
                 try:
