@@ -59,11 +59,12 @@ class Store:
         url: str,
         handlers: InboundHandlers | None = None,
         before_open: Callable[[Store], Any] | None = None,
+        store: StoreConfig = STORE,
         **cfg: Any,
     ) -> None:
         self.bus = Bus()
         self.ledger = Ledger(path, self.bus)
-        self.link = HqLink(hq_config(url, **cfg), STORE, self.ledger, self.bus, handlers)
+        self.link = HqLink(hq_config(url, **cfg), store, self.ledger, self.bus, handlers)
         self.extra = before_open(self) if before_open else None
         self.ledger.open()
 

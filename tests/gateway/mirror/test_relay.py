@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.gateway.mirror.harness import NatsServer, client
 async def test_backlog_and_live_entries_reach_hq_once_in_order(tmp_path: Path, nats_server: NatsServer) -> None:
     await provision_hq(nats_server.url)
     store = Store(tmp_path / "l.db", nats_server.url)
+    status_events = store.bus.subscribe("hq.status")
     try:
         await store.sell(300)
 
@@ -30,6 +32,11 @@ async def test_backlog_and_live_entries_reach_hq_once_in_order(tmp_path: Path, n
         assert await hq_seqs(nats_server.url) == list(range(1, 352))
         st = store.link.status()
         assert st["link"] == "connected" and st["backlog"] == 0 and st["acked_seq"] == 351
+        async with asyncio.timeout(5):
+            while True:  # the status page / MQTT gateway/hq feed sees the drained state
+                ev = await status_events.get()
+                if ev.data["link"] == "connected" and ev.data["backlog"] == 0 and ev.data["acked_seq"] == 351:
+                    break
 
         nc = await client(nats_server.url)
         try:
@@ -46,4 +53,5 @@ async def test_backlog_and_live_entries_reach_hq_once_in_order(tmp_path: Path, n
         assert body["payload"] == {"amount": 5000} and body["seq"] == 301
         assert body["hash"] == store.ledger.entry(301).hash  # type: ignore[union-attr]
     finally:
+        status_events.close()
         await store.close()
