@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import ssl
 import time
 from typing import Any
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -27,6 +29,7 @@ from nats.js.client import JetStreamContext
 from gateway.bus import Bus
 from gateway.config import StoreConfig
 from gateway.ledger import Ledger
+from gateway.ledger.store import LedgerError
 from gateway.mirror.config import HqConfig
 from gateway.mirror.errors import MirrorError
 from gateway.mirror.inbound import InboundHandlers, InboundMessage, Inbox
@@ -238,10 +241,12 @@ class HqLink:
                     max_ack_pending=max(1000, c.fetch_batch),
                     ack_wait=30,
                 )
-                with contextlib.suppress(nats.js.errors.APIError):
+                try:
                     # Create or update the filters (zone change); a store without the right to
-                    # manage consumers binds to the one HQ provisioned.
+                    # manage consumers (error reply, or no reply at all) binds to HQ's consumer.
                     await js.add_consumer(c.inbound_stream, cfg)
+                except (nats.js.errors.APIError, nats.errors.TimeoutError) as err:
+                    log.info("HQ inbound: cannot create consumer %s (%s); binding to the existing one", durable, err)
                 psub = await js.pull_subscribe_bind(durable, c.inbound_stream)
                 attempt = 0
                 try:
@@ -290,7 +295,12 @@ class HqLink:
         while True:
             js = await self._while_connected()
             try:
-                kv = await js.key_value(bucket)
+                try:
+                    kv = await js.key_value(bucket)
+                except nats.js.errors.BucketNotFoundError:
+                    log.warning("HQ config bucket %s does not exist; checking again in 30 s", bucket)
+                    await asyncio.sleep(30)
+                    continue
                 watcher = await kv.watch(f"{self.store.id}.>")
                 attempt = 0
                 try:
@@ -350,7 +360,10 @@ class HqLink:
         if not self.enabled:
             return {"state": "off", "link": "off"}
         relay = self.relay.status() if self.relay else {}
-        dead = self.inbox.dead_letter_count() if self.ledger.opened_at else 0
+        try:
+            dead: int | None = self.inbox.dead_letter_count()
+        except (LedgerError, sqlite3.Error):
+            dead = None  # ledger closed during shutdown
         state = "ok" if self.link == "connected" else "degraded"
         return {
             "state": state,
