@@ -143,3 +143,32 @@ async def test_blackhole_partition_detected_and_recovered(tmp_path: Path, nats_s
     finally:
         await store.close()
         await proxy.close()
+
+
+async def test_repeated_resets_during_catchup_keep_exact_order(tmp_path: Path, nats_server: NatsServer) -> None:
+    await provision_hq(nats_server.url)
+    proxy = TcpProxy(nats_server.port)
+    await proxy.start()
+    store = Store(tmp_path / "l.db", f"nats://127.0.0.1:{proxy.port}", publish_window=1024)
+    try:
+        await store.sell(8000, per_txn=2000)
+        await store.link.start()
+        relay = store.link.relay
+        assert relay is not None
+        cuts = 0
+        async with asyncio.timeout(40):
+            while relay.acked < 8000:
+                before = relay.acked
+                await asyncio.sleep(0.15)
+                if relay.acked < 8000 and cuts < 3:
+                    await proxy.down()  # resets every connection with data in flight
+                    cuts += 1
+                    await asyncio.sleep(0.05)
+                    await proxy.up()
+                    await wait_until(lambda: store.link.link == "connected", 10)
+                assert relay.acked >= before
+        assert cuts >= 2
+        assert await hq_seqs(nats_server.url) == list(range(1, 8001))
+    finally:
+        await store.close()
+        await proxy.close()

@@ -225,3 +225,21 @@ async def test_price_list_takes_effect_at_its_effective_time(tmp_path: Path, nat
         await sched.stop()
         await nc.close()
         await store.close()
+
+
+async def test_zone_change_updates_the_consumer_filters(tmp_path: Path, nats_server: NatsServer) -> None:
+    await provision_hq(nats_server.url, stores=[("s1", "old-zone")])
+    store = Store(tmp_path / "l.db", nats_server.url)  # the store's config says zone z1
+    nc = await client(nats_server.url)
+    try:
+        js = nc.jetstream()
+        await push(js, [{**PRICE, "list_id": "old"}], "zone:old-zone")
+        await push(js, [{**PRICE, "list_id": "new"}], "zone:z1")
+        await store.link.start()
+        await wait_until(lambda: store.link.inbox.applied == 1, 10)
+        ci = await js.consumer_info("HQ_TO_STORE", "store-s1")
+        assert ci.config.filter_subjects == ["hq.store.s1.>", "hq.zone.z1.>", "hq.all.>"]
+        assert [p["list_id"] for _, p in journal(store)] == ["new"]
+    finally:
+        await nc.close()
+        await store.close()
