@@ -6,6 +6,7 @@ After each scenario HQ's stream must hold exactly the journal: seqs 1..N once ea
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
@@ -172,3 +173,29 @@ async def test_repeated_resets_during_catchup_keep_exact_order(tmp_path: Path, n
     finally:
         await store.close()
         await proxy.close()
+
+
+async def test_server_paused_longer_than_ack_timeout(tmp_path: Path, nats_server: NatsServer) -> None:
+    """SIGSTOP: acks stop coming on a live connection; timeouts mean "unknown" and are re-sent."""
+    await provision_hq(nats_server.url)
+    # Pings slower than the ack timeout, so the timeout path (not a reconnect) handles the pause.
+    store = Store(tmp_path / "l.db", nats_server.url, publish_window=128, ack_timeout_s=1, ping_interval_s=10)
+    assert nats_server.proc is not None
+    try:
+        await store.sell(5000, per_txn=1000)
+        await store.link.start()
+        relay = store.link.relay
+        assert relay is not None
+        await wait_until(lambda: relay.acked >= 500, 15, step=0.001)
+        nats_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(2.5)
+            assert relay.failures >= 1 and "TimeoutError" in relay.last_error
+        finally:
+            nats_server.proc.send_signal(signal.SIGCONT)
+        await wait_until(lambda: relay.acked == 5000, 30)
+        assert await hq_seqs(nats_server.url) == list(range(1, 5001))
+        assert relay.duplicates >= 1  # the re-sent window was already stored
+        assert store.link.disconnects == 0
+    finally:
+        await store.close()
