@@ -107,13 +107,14 @@ def load_messages(path: Path) -> list[dict[str, Any]]:
 async def push(js: JetStreamContext, messages: list[dict[str, Any]], target: str) -> list[tuple[str, int, bool]]:
     """Publish validated messages to ``target`` (``store:SID``, ``zone:Z``, ``all``); (subject, stream seq, duplicate) each.
 
-    The de-duplication id is the message's ``id`` or a digest of target and content, so pushing
-    the same file twice inside the duplicate window stores it once.
+    The de-duplication id is ``{target}:{id}`` (or a digest of target and content when the
+    message has no ``id``), so pushing the same file twice inside the duplicate window stores it
+    once, while the same message pushed to two targets reaches both.
     """
     out: list[tuple[str, int, bool]] = []
     for m in messages:
         subject = inbound_subject(target, m["type"])
-        mid = m.get("id") or hashlib.sha256((target + canonical_json(m)).encode()).hexdigest()[:32]
+        mid = f"{target}:{m['id']}" if m.get("id") else hashlib.sha256((target + canonical_json(m)).encode()).hexdigest()[:32]
         ack = await js.publish(subject, canonical_json(m).encode(), stream=HQ_TO_STORE, headers={H_MSG_ID: mid})
         out.append((subject, ack.seq, bool(ack.duplicate)))
     return out
