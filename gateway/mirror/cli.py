@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ def mirror_status(db: Path) -> dict[str, Any]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    db = Path(args.db) if args.db else Path(args.data_dir) / "ledger.db"
+    data_dir = getattr(args, "data_dir", None) or os.environ.get("STATE_DIRECTORY", "/var/lib/storegw").split(":")[0]
+    db = Path(args.db) if args.db else Path(data_dir) / "ledger.db"
     if not db.exists():
         print(f"{db}: no ledger")
         return 1

@@ -65,6 +65,14 @@ AGGREGATE_KEYS: dict[str, str] = {
 MAX_DEAD_BODY = 65536
 
 
+def run_script(txn: Txn, scripts: list[str]) -> None:
+    """Execute idempotent schema scripts (no triggers) statement by statement in ``txn``."""
+    for script in scripts:
+        for stmt in script.split(";"):
+            if stmt.strip():
+                txn.execute(stmt)
+
+
 class InboundHandlers:
     """Registry of what other components do with an HQ message type, inside the applying transaction.
 
@@ -132,6 +140,10 @@ class Inbox:
     def register_schema(ledger: Ledger) -> None:
         """Register the inbox tables' migrations; call before ``ledger.open()``."""
         ledger.add_migrations("hq_inbox", list(INBOX_MIGRATIONS))
+
+    async def ensure_schema(self) -> None:
+        """Create the inbox tables on an already open ledger (idempotent)."""
+        await self.ledger.write(lambda txn: run_script(txn, INBOX_MIGRATIONS))
 
     def dead_letter_count(self) -> int:
         """Rows in the dead-letter table."""

@@ -31,7 +31,6 @@ from gateway.config import StoreConfig
 from gateway.ledger import Ledger
 from gateway.ledger.store import LedgerError
 from gateway.mirror.config import HqConfig
-from gateway.mirror.errors import MirrorError
 from gateway.mirror.inbound import InboundHandlers, InboundMessage, Inbox
 from gateway.mirror.relay import Relay
 from gateway.mirror.subjects import H_MSG_ID, default_consumer, inbound_filters
@@ -70,7 +69,8 @@ def connect_options(cfg: HqConfig, store_id: str) -> dict[str, Any]:
 class HqLink:
     """Component ``hq``: relay + inbound consumer + KV config watch over one NATS connection.
 
-    Construct it before ``ledger.open()`` so its inbox tables are migrated with the ledger.
+    Best constructed before ``ledger.open()`` so its inbox tables are migrated with the ledger;
+    :meth:`start` creates them otherwise.
     """
 
     name = "hq"
@@ -114,8 +114,8 @@ class HqLink:
         if not self.enabled:
             self.link = "off"
             return
-        if self.ledger.query_one("SELECT name FROM sqlite_master WHERE type='table' AND name='hq_inbox'") is None:
-            raise MirrorError("the hq_inbox table is missing: construct HqLink before Ledger.open()")
+        # Built after ledger.open(): the migration was not registered in time, create the tables now.
+        await self.inbox.ensure_schema()
         c = self.config
         self.relay = Relay(
             self.ledger,

@@ -20,7 +20,7 @@ from typing import Any
 
 from gateway.ledger import Ledger, Txn
 from gateway.ledger.store import now_iso
-from gateway.mirror.inbound import InboundHandlers
+from gateway.mirror.inbound import InboundHandlers, run_script
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def update_catalog_price(txn: Txn, code: str, price: int, vat_id: int | None) ->
 
 
 class PriceSchedule:
-    """Component ``hq-prices``: effective-dated prices from HQ. Construct before ``ledger.open()``."""
+    """Component ``hq-prices``: effective-dated prices from HQ (best constructed before ``ledger.open()``)."""
 
     name = "hq-prices"
 
@@ -143,6 +143,7 @@ class PriceSchedule:
 
     async def start(self) -> None:
         """Start the timer task (applies prices that became due while the gateway was off, too)."""
+        await self.ledger.write(lambda txn: run_script(txn, SCHEDULE_SCHEMA))
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self._run())
 

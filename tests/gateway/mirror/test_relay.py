@@ -6,8 +6,11 @@ import asyncio
 import json
 from pathlib import Path
 
+from gateway.bus import Bus
 from gateway.hq.tools import read_stream
-from tests.gateway.mirror.conftest import Store, hq_seqs, provision_hq, wait_until
+from gateway.ledger import Ledger
+from gateway.mirror import HqConfig, HqLink
+from tests.gateway.mirror.conftest import STORE, Store, hq_config, hq_seqs, provision_hq, wait_until
 from tests.gateway.mirror.harness import NatsServer, client
 
 
@@ -55,3 +58,34 @@ async def test_backlog_and_live_entries_reach_hq_once_in_order(tmp_path: Path, n
     finally:
         status_events.close()
         await store.close()
+
+
+async def test_link_built_after_ledger_open_creates_its_tables(tmp_path: Path, nats_server: NatsServer) -> None:
+    await provision_hq(nats_server.url)
+    bus = Bus()
+    ledger = Ledger(tmp_path / "l.db", bus).open()
+    link = HqLink(hq_config(nats_server.url), STORE, ledger, bus)
+    try:
+        await link.start()
+        assert ledger.query_one("SELECT COUNT(*) FROM hq_inbox") == 0
+        await ledger.write(lambda txn: txn.append("cash.deposit", "cash:1", {"amount": 1}))
+        relay = link.relay
+        assert relay is not None
+        await wait_until(lambda: relay.acked == 1, 10)
+    finally:
+        await link.stop()
+        ledger.close()
+
+
+async def test_disabled_link_is_off_and_starts_nothing(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "l.db")
+    link = HqLink(HqConfig(), STORE, ledger)
+    ledger.open()
+    try:
+        await link.start()
+        assert link.status() == {"state": "off", "link": "off"}
+        assert link.relay is None and link._tasks == []
+        await link.stop()
+        assert link.status()["state"] == "off"
+    finally:
+        ledger.close()
