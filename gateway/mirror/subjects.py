@@ -12,7 +12,6 @@ header and the entry's aggregate id (``sale:17``) in ``Aggregate``.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from gateway.ledger.journal import JournalEntry, canonical_json
 
@@ -85,7 +84,3 @@ def default_consumer(store_id: str) -> str:
     """Durable consumer name of a store."""
     return f"store-{store_id}"
 
-
-def headers_of(msg: Any) -> dict[str, str]:
-    """A message's headers as a plain dict (empty when none)."""
-    return dict(msg.headers or {})

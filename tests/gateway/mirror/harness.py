@@ -56,11 +56,8 @@ class NatsServer:
             f'listen: "127.0.0.1:{self.port}"\n'
             f'jetstream {{ store_dir: "{self.store_dir / "js"}", {sync} }}\n' + self.extra_conf
         )
-        self.proc = subprocess.Popen(
-            [nats_server_binary(), "-c", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.store_dir / "server.log", "ab"),
-        )
+        with open(self.store_dir / "server.log", "ab") as log:
+            self.proc = subprocess.Popen([nats_server_binary(), "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log)
 
     async def wait_ready_tcp(self, within: float = 10.0) -> None:
         """Wait until the client port accepts connections."""
