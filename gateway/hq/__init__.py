@@ -1,0 +1,1 @@
+"""Reference HQ-side tools for the store link: provision streams, tail events, push messages, report sales."""
