@@ -78,6 +78,7 @@ class Gateway:
         self.components: dict[str, Component] = {}
         self.failed: dict[str, str] = {}
         self.extra_apis: list[Api] = []
+        self.hq_handlers: Any = None  # gateway.mirror.InboundHandlers once the HQ link is composed
         self.metrics: dict[str, int] = collections.defaultdict(int)
         self.errors = RecentErrors()
         self.notifier = Notifier()
@@ -178,6 +179,15 @@ class Gateway:
                 out.extend(fn())
         return out
 
+    def _last_receipt_text(self) -> str:
+        mgr = self.components.get("devices")
+        dev = getattr(mgr, "by_role", lambda r: None)("receipt-printer")
+        fn = getattr(getattr(dev, "adapter", None), "last_receipt_text", None)
+        try:
+            return str(fn()) if callable(fn) else ""
+        except Exception as err:
+            return f"(preview unavailable: {err})"
+
     def status_line(self) -> str:
         """One line for systemd's STATUS=."""
         bad = [n for n, c in self.components.items() if n in self.failed or _state(c) in ("failed", "degraded")]
@@ -212,6 +222,7 @@ class Gateway:
             "components": comps,
             "disk": {"free_bytes": disk.free, "total_bytes": disk.total} if disk else None,
             "recent_errors": list(self.errors.records)[:20],
+            "last_receipt_text": self._last_receipt_text(),
             "pid": os.getpid(),
         }
 

@@ -24,7 +24,7 @@ from gateway.config import DEFAULT_CONFIG_PATH, Config, LogConfig, load_config, 
 from gateway.errors import ConfigError, GatewayError
 
 # Modules with an ``add_parser(subparsers)``; a module that is not installed is skipped.
-PLUGINS: list[str] = ["gateway.devices.cli", "gateway.tools_cli"]
+PLUGINS: list[str] = ["gateway.devices.cli", "gateway.tools_cli", "gateway.hq.cli", "gateway.mirror.cli"]
 
 log = logging.getLogger("storegw")
 
@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--http-port", type=int, default=None, help="HTTP port (default 8080)")
     d.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     d.add_argument("--mqtt-url", default=None, help="MQTT broker, mqtt://HOST:PORT (default: no broker)")
+    d.add_argument("--hq-url", default=None, help="NATS server of HQ, nats://HOST:PORT (default: no HQ link)")
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("check-config", help="validate a config file")

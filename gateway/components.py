@@ -14,7 +14,7 @@ from gateway.demo import sample_products
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card", "gateway.mqtt.config"]
+SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card", "gateway.mqtt.config", "gateway.mirror.config"]
 
 
 def import_sections() -> None:
@@ -44,11 +44,39 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     if zcfg.enabled:
         install_card(gw, zcfg)
     add_mqtt(gw, getattr(args, "mqtt_url", None))
+    add_hq(gw, getattr(args, "hq_url", None))
     from gateway.printing import CustomerDisplayFeed, ReceiptPrinting
 
     gw.sales.after_hooks.append(ReceiptPrinting(gw))
     gw.add_component(CustomerDisplayFeed(gw))
     del input_adapters, output_adapters
+
+
+def add_hq(gw: Gateway, demo_url: str | None = None) -> None:
+    """The HQ link when configured; the inbound handlers and price schedule always (HQ tools may push offline files)."""
+    import dataclasses
+
+    from gateway.mirror import HqConfig, HqLink, InboundHandlers
+    from gateway.mirror.prices import PriceSchedule
+    from gateway.pos.catalog import Catalog, validate_product
+
+    handlers = InboundHandlers()
+    gw.hq_handlers = handlers
+
+    def apply_products(txn: Any, message: dict[str, Any]) -> None:
+        Catalog.upsert(txn, [validate_product(p) for p in message["products"]])
+
+    handlers.register("product", apply_products)
+    prices = PriceSchedule(gw.ledger)
+    prices.register(handlers)
+    gw.add_component(prices)
+    cfg = gw.config.get(HqConfig)
+    if gw.demo and demo_url:
+        cfg = dataclasses.replace(cfg, enabled=True, urls=[demo_url])
+    if cfg.enabled and cfg.urls:
+        gw.add_component(HqLink(cfg, gw.config.store, gw.ledger, gw.bus, handlers))
+    else:
+        log.info("HQ link off ([hq] enabled/urls not set): the journal is kept and mirrored once HQ is configured")
 
 
 def add_mqtt(gw: Gateway, demo_url: str | None = None) -> None:

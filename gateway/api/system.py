@@ -125,7 +125,12 @@ async def demo_scan(request: web.Request) -> web.StreamResponse:
     dev = b.get("device", "scanner-demo")
     if not isinstance(dev, str) or not dev:
         raise BadRequest("device must be a string", field="device")
-    event = gw(request).inject_scan(dev, code)
+    sims = gw(request).components.get("simulators")
+    if sims is not None and getattr(sims, "scanner", None) is not None and dev == "scanner-demo":
+        # Through the simulated serial scanner: pty -> scanner driver -> bus, like a real scan.
+        event = await getattr(sims, "scan")(code)  # noqa: B009 - the demo component, not a protocol member
+    else:
+        event = gw(request).inject_scan(dev, code)
     return json_response({"event_id": event.event_id, "topic": event.topic, "data": event.data})
 
 

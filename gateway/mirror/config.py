@@ -21,7 +21,7 @@ class HqConfig:
 
     SECTION: ClassVar[str] = "hq"
     enabled: bool = opt(False, "Connect to HQ at all (also needs at least one URL).")
-    urls: list[str] = opt([], "NATS server URLs of the HQ cluster (nats:// or tls://); tried in turn.")  # noqa: RUF009 (opt gives a default_factory for lists)
+    urls: list[str] = opt([], "NATS server URLs of the HQ cluster (nats:// or tls://); tried in turn.")
     creds_file: str = opt("", "Per-store NATS credentials file (JWT + NKey seed); empty = none.")
     nkey_file: str = opt("", "Per-store NKey seed file (alternative to creds_file); empty = none.")
     tls: bool = opt(False, "Require TLS even for nats:// URLs.")
