@@ -6,6 +6,7 @@ import argparse
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,11 +14,11 @@ from gateway import backup_cli
 from gateway.backup import BackupInfo
 
 
-def run(argv: list[str], **hooks: object) -> int:
+def run(argv: list[str], **hooks: Any) -> int:
     """Parse like ``storegw`` does (global --data-dir, then the sub-command) and dispatch."""
     parser = argparse.ArgumentParser(prog="storegw")
     parser.add_argument("--data-dir", default="/var/lib/storegw")
-    backup_cli.add_parser(parser.add_subparsers(dest="command", required=True), **hooks)  # type: ignore[arg-type]
+    backup_cli.add_parser(parser.add_subparsers(dest="command", required=True), **hooks)
     args = parser.parse_args(argv)
     return int(args.handler(args))
 

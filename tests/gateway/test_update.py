@@ -253,7 +253,7 @@ def test_install_from_wheelhouse_builds_an_offline_venv(tmp_path: Path) -> None:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="storegw")
     parser.add_argument("--config", default="/etc/storegw/gateway.toml")
-    update_cli.add_parser(parser.add_subparsers(dest="command", required=True))  # type: ignore[arg-type]
+    update_cli.add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return int(args.handler(args))
 
