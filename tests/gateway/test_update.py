@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -277,3 +279,32 @@ def test_cli_switch_rollback_and_status(tmp_path: Path, port: int, service: Fake
     doc = json.loads(capsys.readouterr().out)
     assert doc["current"] == "1.0" and doc["installed"] == ["1.0"]
     assert cli([*common, "rollback"]) == 1
+
+
+RESTART_SCRIPT = """#!/bin/sh
+# Fake `systemctl restart storegw`: stop the running release, start whatever current points to.
+if [ -f "{pidfile}" ]; then kill "$(cat "{pidfile}")" 2>/dev/null; sleep 0.2; fi
+FAKE_GW_PORT={port} "{root}/current/bin/storegw" >/dev/null 2>&1 &
+echo $! > "{pidfile}"
+"""
+
+
+def test_cli_rolls_back_a_bad_release_with_exit_code_2(tmp_path: Path, port: int,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    root, pidfile = tmp_path / "opt", tmp_path / "gw.pid"
+    script = tmp_path / "restart.sh"
+    script.write_text(RESTART_SCRIPT.format(pidfile=pidfile, port=port, root=root))
+    script.chmod(0o755)
+    common = ["update", "--root", str(root), "--health-url", f"http://127.0.0.1:{port}/healthz",
+              "--health-timeout", "4", "--restart-command", str(script)]
+    try:
+        assert cli([*common, "install", str(build_release(tmp_path / "build", "1.0")), "--activate"]) == 0
+        assert cli([*common, "install", str(build_release(tmp_path / "build", "2.0", "unhealthy"))]) == 0
+        capsys.readouterr()
+        assert cli([*common, "switch", "2.0"]) == 2
+        assert "rolled back to 1.0" in capsys.readouterr().err
+        assert served_version(port) == "1.0"
+    finally:
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
