@@ -24,7 +24,7 @@ from gateway.config import DEFAULT_CONFIG_PATH, Config, LogConfig, load_config, 
 from gateway.errors import ConfigError, GatewayError
 
 # Modules with an ``add_parser(subparsers)``; a module that is not installed is skipped.
-PLUGINS: list[str] = ["gateway.devices.cli", "gateway.tools_cli", "gateway.hq.cli", "gateway.mirror.cli"]
+PLUGINS: list[str] = ["gateway.devices.cli", "gateway.tools_cli", "gateway.hq.cli", "gateway.mirror.cli", "gateway.ops_cli"]
 
 log = logging.getLogger("storegw")
 
@@ -74,8 +74,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from gateway.components import import_sections
 
     import_sections()
-    load_config(args.file)
-    print(f"{args.file}: ok")
+    path = args.file or args.config or str(DEFAULT_CONFIG_PATH)
+    load_config(path)
+    print(f"{path}: ok")
     return 0
 
 
@@ -238,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("check-config", help="validate a config file")
-    c.add_argument("file")
+    c.add_argument("file", nargs="?", help="config file (default: --config or the default path)")
     c.set_defaults(func=cmd_check_config)
 
     cd = sub.add_parser("config-doc", help="print the configuration reference (Markdown)")
@@ -284,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        fn = getattr(args, "func", None) or args.handler
+        return int(fn(args) or 0)
     except ConfigError as err:
         print(f"storegw: configuration error: {err.detail}", file=sys.stderr)
         return 78  # EX_CONFIG

@@ -10,6 +10,8 @@ ids (lower-case letters, digits, ``_``, ``-``) get no broker account.
 
 from __future__ import annotations
 
+import contextlib
+import grp
 import os
 import re
 from pathlib import Path
@@ -40,6 +42,28 @@ def _gateway_cred(data_dir: Path) -> ClientCred:
     return ClientCred.create("gateway", "gateway", path.read_text().strip())
 
 
+def _broker_group() -> str | None:
+    """The broker's group when it exists (it must read passwd and acl)."""
+    try:
+        grp.getgrnam("mosquitto")
+    except KeyError:
+        return None
+    return "mosquitto"
+
+
+def _own_like_data_dir(data_dir: Path, paths: list[Path]) -> None:
+    """Files written by root for a gateway running as another user belong to that user."""
+    try:
+        st = Path(data_dir).stat()
+    except OSError:
+        return
+    if os.geteuid() != 0 or st.st_uid == 0:
+        return
+    for p in paths:
+        with contextlib.suppress(OSError):
+            os.chown(p, st.st_uid, -1)
+
+
 def on_client_change(gw: Any, name: str, role: str | None, token: str | None) -> None:
     """CLI hook: store the new client's broker hash and regenerate the broker files."""
     if token is not None and role is not None and MQTT_NAME.match(name):
@@ -47,6 +71,8 @@ def on_client_change(gw: Any, name: str, role: str | None, token: str | None) ->
         gw.ledger.write_sync(lambda txn: txn.execute("UPDATE clients SET mqtt_hash=? WHERE name=? AND revoked IS NULL", (h, name)))
     rows = gw.ledger.query("SELECT name, role, mqtt_hash FROM clients WHERE revoked IS NULL AND mqtt_hash IS NOT NULL")
     creds = [_gateway_cred(gw.data_dir)] + [ClientCred(n, r, h) for n, r, h in rows]
-    write_broker_files(broker_dir(gw.data_dir), gw.config.store.id, creds, log_dest="stderr")
+    group = _broker_group()
+    paths = write_broker_files(broker_dir(gw.data_dir), gw.config.store.id, creds, group=group, log_dest="stderr")
+    _own_like_data_dir(gw.data_dir, [*paths.values(), gateway_password_file(gw.data_dir), broker_dir(gw.data_dir)])
     if token is not None and not MQTT_NAME.match(name):
         print(f"note: {name!r} is not a valid MQTT client id (a-z 0-9 _ -); no broker account was created")
