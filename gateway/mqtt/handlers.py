@@ -17,18 +17,31 @@ from gateway.auth import MANAGE, SELL, TECH
 from gateway.mqtt.commands import CommandContext, CommandRegistry, Param
 from gateway.pos.reports import x_report
 
-DEVICE_ACTIONS: dict[str, bool] = {
-    # action: persist (has an effect that must not repeat)
-    "receipt": True, "print": True, "test_page": True, "reprint": True, "open_drawer": True, "status": False,
-    "read_weight": False, "zero": False, "tare": False, "clear_tare": False,
-    "show": False, "clear": False, "item": False, "total": False, "thanks": False,
+def _opt(name: str, kind: str = "str", **bounds: Any) -> Param:
+    return Param(name, kind, required=False, **bounds)
+
+
+# action: (persist — has an effect that must not repeat, parameters)
+DEVICE_ACTIONS: dict[str, tuple[bool, list[Param]]] = {
+    "receipt": (True, [Param("receipt_no", "int", min=1), _opt("wait", "bool")]),
+    "print": (True, [Param("lines", "list", max_len=200), _opt("title", max_len=64), _opt("wait", "bool")]),
+    "test_page": (True, []),
+    "reprint": (True, [Param("job_id", max_len=128), _opt("copy_id", max_len=128)]),
+    "open_drawer": (True, [_opt("immediate", "bool")]),
+    "status": (False, []),
+    "read_weight": (False, [_opt("immediate", "bool")]),
+    "zero": (False, []), "tare": (False, []), "clear_tare": (False, []),
+    "show": (False, [Param("lines", "list", max_len=2)]),
+    "clear": (False, []), "thanks": (False, []),
+    "item": (False, [Param("name", max_len=64), Param("price", "int", min=-10**9, max=10**9), _opt("total", "int", min=-10**9, max=10**9)]),
+    "total": (False, [Param("total", "int", min=-10**9, max=10**9)]),
 }
 
 
 def register_commands(registry: CommandRegistry, gw: Any) -> None:
     """Register device and gateway commands on ``registry``."""
-    for action, persist in DEVICE_ACTIONS.items():
-        registry.register("*", action, _device_handler(gw, action), roles=SELL | TECH, persist=persist,
+    for action, (persist, params) in DEVICE_ACTIONS.items():
+        registry.register("*", action, _device_handler(gw, action), roles=SELL | TECH, persist=persist, params=params,
                           description=f"device command {action}; arguments as for HTTP")
 
     async def cart_open(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
