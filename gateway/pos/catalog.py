@@ -50,6 +50,13 @@ SCHEMA = [
         INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
     END;
     """,
+    # v2: prefix indexes for 2-4 characters, so the prefix query of a word being typed ("mil") answers
+    # from an index instead of merging the doclists of every matching term (milliseconds at 1M products).
+    """
+    DROP TABLE IF EXISTS products_fts;
+    CREATE VIRTUAL TABLE products_fts USING fts5(name, content='products', content_rowid='rowid', prefix='2 3 4');
+    INSERT INTO products_fts(products_fts) VALUES ('rebuild');
+    """,
 ]
 
 CODE_RE = re.compile(r"^[0-9A-Za-z-]{1,32}$")
@@ -211,13 +218,26 @@ class Catalog:
         tokens = re.findall(r"\w+", q)
         if not tokens:
             return []
-        match = " AND ".join('"' + t.replace('"', "") + '"*' for t in tokens)
-        rows = c.execute(
-            "SELECT p.code, p.name, p.vat_id, p.price, p.unit, p.grp FROM products_fts f "
-            "JOIN products p ON p.rowid = f.rowid WHERE products_fts MATCH ? LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        return [self._from_row(r) for r in rows]
+        words = ['"' + t.replace('"', "") + '"' for t in tokens]
+        found: dict[str, Product] = {}
+        # Whole words first: their doclists stream and LIMIT stops early. A prefix query must merge
+        # the doclists of all matching terms before its first row (~1 ms per 50k matches), so it
+        # only runs when the whole words do not fill the page: first for the word being typed
+        # (the last one), then for all words.
+        passes = [" AND ".join(words), " AND ".join([*words[:-1], words[-1] + "*"])]
+        if len(words) > 1:
+            passes.append(" AND ".join(w + "*" for w in words))
+        for match in passes:
+            rows = c.execute(
+                "SELECT p.code, p.name, p.vat_id, p.price, p.unit, p.grp FROM products_fts f "
+                "JOIN products p ON p.rowid = f.rowid WHERE products_fts MATCH ? LIMIT ?",
+                (match, limit),
+            ).fetchall()
+            for r in rows:
+                found.setdefault(r[0], self._from_row(r))
+            if len(found) >= limit:
+                break
+        return list(found.values())[:limit]
 
     def count(self) -> int:
         """Number of products."""
