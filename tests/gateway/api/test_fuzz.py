@@ -138,15 +138,15 @@ def test_fuzzing_left_the_ledger_intact(live: LiveGateway) -> None:
 # ---------------------------------------------------------------------------- document <-> router
 
 
+def _path(resource: Any) -> str:
+    """The path template of an aiohttp resource ('path' for plain, 'formatter' for dynamic ones)."""
+    info = resource.get_info()
+    return str(info.get("path") or info.get("formatter"))
+
+
 def _router_pairs(app: Any) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for route in app.router.routes():
-        info = route.resource.get_info() if route.resource is not None else {}
-        path = info.get("path") or info.get("formatter")
-        if route.method == "HEAD":
-            continue  # aiohttp adds HEAD for every GET
-        out.add((route.method, path))
-    return out
+    """(method, path) of every route; aiohttp's implicit HEAD for each GET is left out."""
+    return {(r.method, _path(r.resource)) for r in app.router.routes() if r.method != "HEAD"}
 
 
 @pytest.mark.parametrize("demo", [False, True])
@@ -161,9 +161,7 @@ def test_openapi_matches_router(tmp_path: Path, demo: bool) -> None:
     assert ("POST", "/api/v1/demo/scan") in documented if demo else ("POST", "/api/v1/demo/scan") not in documented
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            resource = app.router.resources()
-            handlers = [r.handler for res in resource for r in res if r.method == method.upper()
-                        and (res.get_info().get("path") or res.get_info().get("formatter")) == path]
+            handlers = [r.handler for r in app.router.routes() if r.method == method.upper() and _path(r.resource) == path]
             assert len(handlers) == 1, (method, path)
             assert op["operationId"] == handlers[0].__name__
 
