@@ -171,9 +171,7 @@ async def void_receipt(request: web.Request) -> web.StreamResponse:
     body = await read_json(request) if request.can_read_body else {}
     no = int_param(request, "receipt_no", 1)
     idem = idem_key(request, f"void:{no}", body)
-    reason = body.get("reason", "")
-    if not isinstance(reason, str):
-        raise BadRequest("reason must be a string", field="reason")
+    reason = _reason(body)
     return json_response(await gw(request).sales.void(no, cashier=client_name(request), reason=reason, idem=idem), 201)
 
 
@@ -191,15 +189,21 @@ async def return_items(request: web.Request) -> web.StreamResponse:
     return json_response(receipt, 201)
 
 
+def _reason(body: dict[str, object]) -> str:
+    """The optional ``reason`` of a void or cash move: a string of at most 200 characters (as documented)."""
+    reason = body.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 200:
+        raise BadRequest("reason must be a string of at most 200 characters", field="reason")
+    return reason
+
+
 def _cash_route(kind: str, path: str) -> None:
     @api.route("POST", f"/api/v1/cash/{path}", roles=MANAGE, summary=f"Cash {kind}", tag="cash", body=S.CASH_IN, ok=201,
                response=S.RECEIPT, idempotent=True)
     async def handler(request: web.Request) -> web.StreamResponse:
         body = await read_json(request)
         idem = idem_key(request, f"cash:{kind}", body)
-        reason = body.get("reason", "")
-        if not isinstance(reason, str):
-            raise BadRequest("reason must be a string", field="reason")
+        reason = _reason(body)
         receipt = await gw(request).sales.cash_move(kind, body.get("amount"), cashier=client_name(request), reason=reason, idem=idem)
         return json_response(receipt, 201)
 

@@ -85,6 +85,8 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         doc = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BadRequest(f"malformed JSON: {err}") from None
+    except RecursionError:
+        raise BadRequest("malformed JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object")
     return doc

@@ -17,6 +17,7 @@ from gateway.auth import MANAGE, SELL, TECH
 from gateway.mqtt.commands import CommandContext, CommandRegistry, Param
 from gateway.pos.reports import x_report
 
+
 def _opt(name: str, kind: str = "str", **bounds: Any) -> Param:
     return Param(name, kind, required=False, **bounds)
 

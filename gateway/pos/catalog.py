@@ -2,9 +2,9 @@
 
 The catalog is master data, not store state: imports and HQ price pushes replace rows in
 ``products`` and leave one summarising journal entry (``catalog.imported``) for the audit trail.
-Name search uses an FTS5 trigram index, so a part of a German compound word ("schoko" in
-"Vollmilchschokolade") matches and a million products still answer in milliseconds; code
-lookups use the primary key.
+Name search uses two FTS5 indexes: words with prefix indexes (what the cashier types, diacritics
+folded) and trigrams for a part of a German compound word ("schoko" in "Vollmilchschokolade"),
+so a million products still answer in milliseconds; code lookups use the primary key.
 """
 
 from __future__ import annotations
@@ -51,6 +51,36 @@ SCHEMA = [
     CREATE TRIGGER IF NOT EXISTS products_au AFTER UPDATE ON products BEGIN
         INSERT INTO products_fts(products_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
         INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
+    END;
+    """,
+    # v2: a word index with prefix indexes for 2-4 characters, so the prefix query of a word being
+    # typed ("mil") answers from an index instead of merging the doclists of every matching term.
+    """
+    DROP TABLE IF EXISTS products_fts;
+    CREATE VIRTUAL TABLE products_fts USING fts5(name, content='products', content_rowid='rowid', prefix='2 3 4');
+    INSERT INTO products_fts(products_fts) VALUES ('rebuild');
+    """,
+    # v3: a trigram index beside it for parts of German compound words ("milch" in "Vollmilch"),
+    # used after the word matches; the triggers now feed both indexes.
+    """
+    CREATE VIRTUAL TABLE IF NOT EXISTS products_tri USING fts5(name, content='products', content_rowid='rowid', tokenize='trigram');
+    INSERT INTO products_tri(products_tri) VALUES ('rebuild');
+    DROP TRIGGER IF EXISTS products_ai;
+    DROP TRIGGER IF EXISTS products_ad;
+    DROP TRIGGER IF EXISTS products_au;
+    CREATE TRIGGER products_ai AFTER INSERT ON products BEGIN
+        INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
+        INSERT INTO products_tri(rowid, name) VALUES (new.rowid, new.name);
+    END;
+    CREATE TRIGGER products_ad AFTER DELETE ON products BEGIN
+        INSERT INTO products_fts(products_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
+        INSERT INTO products_tri(products_tri, rowid, name) VALUES ('delete', old.rowid, old.name);
+    END;
+    CREATE TRIGGER products_au AFTER UPDATE OF name ON products BEGIN
+        INSERT INTO products_fts(products_fts, rowid, name) VALUES ('delete', old.rowid, old.name);
+        INSERT INTO products_fts(rowid, name) VALUES (new.rowid, new.name);
+        INSERT INTO products_tri(products_tri, rowid, name) VALUES ('delete', old.rowid, old.name);
+        INSERT INTO products_tri(rowid, name) VALUES (new.rowid, new.name);
     END;
     """,
 ]
@@ -157,10 +187,6 @@ def _int(v: Any, key: str) -> int:
     raise BadRequest(f"{key} must be an integer (cents for prices), got {v!r}")
 
 
-def _like_prefix(q: str) -> str:
-    return q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Yield ``(line, record)`` from a CSV or JSON file; a string record is a parse error."""
     data = path.read_bytes()
@@ -261,20 +287,28 @@ class Catalog:
         tokens = [t for t in re.findall(r"\w+", q) if t]
         if not tokens:
             return []
-        if any(len(t) < 3 for t in tokens):
-            # Trigrams need three characters; short input matches names starting with it.
+        words = ['"' + t.replace('"', "") + '"' for t in tokens]
+        found: dict[str, Product] = {}
+        # Whole words first: their doclists stream and LIMIT stops early. A prefix query must merge
+        # the doclists of all matching terms before its first row, so it only runs when the whole
+        # words do not fill the page: first for the word being typed (the last one), then for all
+        # words. Last, parts of compound words through the trigram index (words of 3+ letters).
+        passes = [("products_fts", " AND ".join(words)), ("products_fts", " AND ".join([*words[:-1], words[-1] + "*"]))]
+        if len(words) > 1:
+            passes.append(("products_fts", " AND ".join(w + "*" for w in words)))
+        if all(len(t) >= 3 for t in tokens):
+            passes.append(("products_tri", " AND ".join(words)))
+        for table, match in passes:
             rows = c.execute(
-                "SELECT code, name, vat_id, price, unit, grp FROM products WHERE name LIKE ? ESCAPE '\\' LIMIT ?",
-                (_like_prefix(q), limit),
+                f"SELECT p.code, p.name, p.vat_id, p.price, p.unit, p.grp FROM {table} f "
+                f"JOIN products p ON p.rowid = f.rowid WHERE {table} MATCH ? LIMIT ?",
+                (match, limit),
             ).fetchall()
-            return [self._from_row(r) for r in rows]
-        match = " AND ".join('"' + t.replace('"', "") + '"' for t in tokens)
-        rows = c.execute(
-            "SELECT p.code, p.name, p.vat_id, p.price, p.unit, p.grp FROM products_fts f "
-            "JOIN products p ON p.rowid = f.rowid WHERE products_fts MATCH ? LIMIT ?",
-            (match, limit),
-        ).fetchall()
-        return [self._from_row(r) for r in rows]
+            for r in rows:
+                found.setdefault(r[0], self._from_row(r))
+            if len(found) >= limit:
+                break
+        return list(found.values())[:limit]
 
     def count(self) -> int:
         """Number of products."""

@@ -45,6 +45,9 @@ def _receipt_entry(conn: Any, receipt_no: int) -> tuple[str, dict[str, Any], int
     return jrow[0], json.loads(jrow[1]), voided_by
 
 
+LINE_FIELDS = frozenset({"code", "qty", "weight_g", "weight_source"})
+
+
 class SaleService:
     """Sales, voids, returns and cash movements; see the module docstring for the commit rules."""
 
@@ -92,6 +95,10 @@ class SaleService:
         for i, raw in enumerate(lines, start=1):
             if not isinstance(raw, dict):
                 raise BadRequest(f"lines[{i - 1}] must be an object", field="lines")
+            unknown = set(raw) - LINE_FIELDS
+            if unknown:
+                # Refuse rather than ignore: a client sending e.g. "price" must not believe it was applied.
+                raise BadRequest(f"lines[{i - 1}] has unknown fields: {', '.join(sorted(map(str, unknown)))}", field="lines")
             code = raw.get("code")
             if not isinstance(code, str) or not code:
                 raise BadRequest(f"lines[{i - 1}].code must be a non-empty string", field="lines")
