@@ -53,12 +53,69 @@ function render(s) {
   ve.textContent = v ? (v.ok ? "ok" : "FAILED at seq " + v.first_bad_seq) + " (" + v.at + ", " + v.checked + " rows)" : "not yet";
   ve.className = v ? (v.ok ? "ok" : "failed") : "";
   fill("links", Object.entries(s.links).map(([n, l]) => [[n], [l.state, l.state], [details(l, ["state"])]]));
-  fill("devices", s.devices.map(d => [[d.id], [d.kind || ""], [d.role || ""], [d.state, d.state], [details(d, ["id", "kind", "role", "state"])]]));
+  renderDevices(s.devices);
   fill("components", Object.entries(s.components).map(([n, c]) => [[n], [c.state, c.state], [details(c, ["state"])]]));
   fill("errors", s.recent_errors.map(e => [[new Date(e.ts * 1000).toLocaleTimeString()], [e.level, e.level], [e.logger], [e.message]]));
   if (s.last_receipt_text) {
     document.getElementById("receipt-section").hidden = false;
     document.getElementById("receipt").textContent = s.last_receipt_text;
+  }
+}
+
+const BUTTONS = { test_page: "Test page", open_drawer: "Open drawer", read_weight: "Read weight" };
+
+function deviceInfo(d) {
+  const st = d.last_state || {};
+  const parts = [d.transport || ""];
+  if (d.reason) parts.push(d.reason);
+  ["paper_near_end", "paper_out", "cover_open", "drawer_open"].forEach(k => { if (st[k]) parts.push(k.replace(/_/g, " ")); });
+  if (st.weight_g !== undefined && st.weight_g !== null) parts.push(st.weight_g + " g");
+  return parts.filter(Boolean).join(" · ");
+}
+
+function renderDevices(devices) {
+  const body = document.querySelector("#devices tbody");
+  body.replaceChildren(...devices.map(d => {
+    const tr = el("tr");
+    tr.appendChild(el("td", d.id));
+    tr.appendChild(el("td", d.kind || ""));
+    tr.appendChild(el("td", d.role || ""));
+    tr.appendChild(el("td", d.state, d.state));
+    tr.appendChild(el("td", deviceInfo(d), "details"));
+    const actions = el("td");
+    (d.actions || []).filter(a => BUTTONS[a]).forEach(a => {
+      const b = el("button", BUTTONS[a]);
+      b.dataset.device = d.id;
+      b.dataset.action = a;
+      b.addEventListener("click", () => runCommand(d.id, a));
+      actions.appendChild(b);
+    });
+    tr.appendChild(actions);
+    return tr;
+  }));
+  if (!devices.length) {
+    const tr = el("tr"); const td = el("td", "none"); td.colSpan = 6; tr.appendChild(td); body.appendChild(tr);
+  }
+}
+
+async function runCommand(device, action) {
+  const out = document.getElementById("command-result");
+  const token = document.getElementById("token").value.trim();
+  sessionStorage.setItem("storegw-token", token);
+  if (!token) { out.textContent = "enter a technician token first"; out.className = "failed"; return; }
+  try {
+    const r = await fetch(`/api/v1/devices/${encodeURIComponent(device)}/commands/${action}`, {
+      method: "POST",
+      headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json",
+                 "Idempotency-Key": "status-page-" + Date.now() + "-" + Math.random().toString(36).slice(2) },
+      body: "{}",
+    });
+    const doc = await r.json();
+    out.textContent = `${device} ${action}: ` + (r.ok ? JSON.stringify(doc) : (doc.detail || r.status));
+    out.className = r.ok ? "ok" : "failed";
+  } catch (err) {
+    out.textContent = `${device} ${action}: ${err.message}`;
+    out.className = "failed";
   }
 }
 
@@ -76,5 +133,6 @@ async function poll() {
   }
 }
 
+document.getElementById("token").value = sessionStorage.getItem("storegw-token") || "";
 poll();
 setInterval(poll, 2000);

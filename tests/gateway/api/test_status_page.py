@@ -152,10 +152,13 @@ def test_rendered_dom_shows_version_and_ledger(demo: Demo, tmp_path: Path) -> No
     assert dom.cls["live"] == "badge live", dom.text["live"]
     assert dom.text["mode"] == "demo"
     assert int(dom.text["products"]) >= 300
-    assert "none" in dom.text["devices"]
+    for dev in ("printer-1", "scanner-1", "scale-1", "display-1"):
+        assert dev in dom.text["devices"]
+    assert "online" in dom.text["devices"] and "Test page" in dom.text["devices"]
     receipt = demo.sell()
     after = dump(tmp_path, demo.base + "/")
     assert int(after.text["seq"]) >= receipt["seq"] > before
+    assert "SUMME" in after.text["receipt"]  # the printed receipt's preview
 
 
 @contextlib.asynccontextmanager
