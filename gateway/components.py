@@ -14,7 +14,7 @@ from gateway.demo import sample_products
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card"]
+SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card", "gateway.fiscal.service", "gateway.fiscal.closing"]
 
 
 def import_sections() -> None:
@@ -42,16 +42,25 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     zcfg = gw.config.get(ZvtConfig)
     if zcfg.enabled:
         install_card(gw, zcfg)
+    from gateway.fiscal.service import TseConfig
+    from gateway.fiscal.service import install as install_fiscal
+
+    tcfg = gw.config.get(TseConfig)
+    if tcfg.enabled:
+        install_fiscal(gw, tcfg)
     del args
 
 
 def demo_config(config: Config) -> Config:
     """Embedded demo settings: simulated card terminal on a free local port, software TSE, training off."""
+    from gateway.fiscal.service import TseConfig
     from gateway.payments.card import ZvtConfig
 
     cfg = config
     if not config.get(ZvtConfig).enabled:
         cfg = cfg.with_section(ZvtConfig(enabled=True, host="127.0.0.1", port=_free_port(), device_id="terminal-demo"))
+    if not config.get(TseConfig).enabled:
+        cfg = cfg.with_section(TseConfig(enabled=True, mode="demo", type="software"))
     return cfg
 
 
