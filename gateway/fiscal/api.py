@@ -74,7 +74,9 @@ async def get_receipt_document(request: web.Request) -> web.StreamResponse:
     if fmt not in ("json", "text"):
         raise BadRequest("format must be json or text", field="format")
     g = gw(request)
-    receipt = g.sales.receipt(int_param(request, "receipt_no", 1))
+    no = int_param(request, "receipt_no", 1)
+    receipt = g.sales.receipt(no)
+    receipt.setdefault("ts", g.ledger.query_one("SELECT ts FROM receipts WHERE receipt_no=?", (no,)))
     svc = _service(request)
     doc = receipt_document(receipt, g.config.store, svc.client_id if svc else "")
     kind = str(receipt.get("kind", "sale"))
