@@ -123,7 +123,7 @@ def test_totals_reconcile_with_journal_and_z_report(day: ClosedDay) -> None:
     # revenue per VAT key = the Z report's gross per VAT id = the journal's sales/voids/returns
     revenue = {k[2]: v[0] for k, v in totals.business_cases.items() if k[0] == "Umsatz"}
     assert revenue == {v["vat_id"]: v["gross"] for v in report["by_vat"]}
-    journal = defaultdict(int)
+    journal: dict[int, int] = defaultdict(int)
     for r in day.receipts:
         if not r["training"] and "totals" in r:
             for v in r["totals"]["by_vat"]:
