@@ -297,10 +297,12 @@ class FiscalService:
                 continue
             if e.type == "cart.line_added" and cart_id not in self._starts:
                 self._starts[cart_id] = loop.create_task(self._start_cart(cart_id))
+                self._starts[cart_id].add_done_callback(_log_failure)
             elif e.type == "cart.cancelled":
                 task = loop.create_task(self._abort_cart(cart_id))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+                task.add_done_callback(_log_failure)
             elif e.type == "sale.finished":
                 self._starts.pop(cart_id, None)
 
@@ -352,6 +354,11 @@ class FiscalService:
             txn.append("cart.tse_aborted", f"cart:{cart_id}", {"cart_id": cart_id, "tse": tse, "lines": kept})
 
         await self.gw.ledger.write(fn)
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("fiscal cart task failed: %r", task.exception())
 
 
 def install(gw: Any, cfg: TseConfig, tse: Tse | None = None) -> FiscalService:

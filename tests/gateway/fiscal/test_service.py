@@ -185,3 +185,31 @@ async def test_http_sale_and_receipt_document(fg: FiscalGateway) -> None:
         assert TSE_FAILURE_MARK in doc["marks"] and doc["qr_code"] is None and "down" in doc["tse_failure"]
         async with http.get(f"{url}/api/v1/receipts/{failed['receipt_no']}/document?format=pdf", headers=head) as r:
             assert r.status == 400
+
+
+async def test_tse_section_parses_and_builds_each_backend(tmp_path: Path) -> None:
+    from drivers.tse.fiskaly import FiskalyTse
+    from drivers.tse.software import SoftwareTse
+    from gateway.components import import_sections
+    from gateway.config import parse_config
+    from gateway.errors import ConfigError
+    from gateway.fiscal.tse_factory import open_tse
+
+    import_sections()
+    for name in ("key", "secret"):
+        (tmp_path / name).write_text(f"{name}-value\n", "utf-8")
+    raw = {"enabled": True, "type": "fiskaly", "client_id": "KASSE-01", "tss_id": "tss-1", "client_uuid": "c-1",
+           "api_key_file": str(tmp_path / "key"), "api_secret_file": str(tmp_path / "secret")}
+    cfg = parse_config({"tse": raw}, "gw.toml").get(TseConfig)
+    fiskaly = open_tse(cfg.settings(tmp_path), "gw.toml")
+    assert isinstance(fiskaly, FiskalyTse) and fiskaly.certified
+    await fiskaly.close()
+    soft = TseConfig(mode="demo")
+    assert soft.settings(tmp_path)["state_dir"] == str(tmp_path / "tse")
+    assert isinstance(open_tse(soft.settings(tmp_path)), SoftwareTse)
+    with pytest.raises(ConfigError, match="client_id"):
+        parse_config({"tse": {"client_id": "till_1"}}, "gw.toml")
+    with pytest.raises(ConfigError, match="not certified"):
+        open_tse(TseConfig().settings(tmp_path), "gw.toml")
+    with pytest.raises(ConfigError, match="api_key_file"):
+        open_tse(TseConfig(type="fiskaly", tss_id="t", client_uuid="c").settings(tmp_path), "gw.toml")
