@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api.keys import client_name, gw
-from gateway.api.registry import Api, int_param, json_response
+from gateway.api.registry import Api, int_param, json_response, read_json
 from gateway.auth import MANAGE, SELL
 from gateway.errors import BadRequest
 
@@ -35,14 +35,20 @@ def _day(request: web.Request, name: str) -> date:
         raise BadRequest(f"{name} must be a date YYYY-MM-DD", field=name) from None
 
 
-@api.route("POST", "/api/v1/day/close", roles=MANAGE, summary="Close the business day (Z report)", tag="fiscal", ok=201)
+@api.route("POST", "/api/v1/day/close", roles=MANAGE, summary="Close the business day (Z report)", tag="fiscal", ok=201,
+           body={"type": "object", "properties": {"counted_cash": {"type": "integer", "minimum": 0}}})
 async def post_day_close(request: web.Request) -> web.StreamResponse:
-    """Journal ``day.closed`` with the Z number, the X report figures and the TSE export reference."""
+    """Journal ``day.closed`` with the Z number, the X report figures, the cash count and the TSE export reference."""
+    body = await read_json(request) if request.can_read_body else {}
+    unknown = set(body) - {"counted_cash"}
+    if unknown:
+        raise BadRequest(f"unknown fields: {', '.join(sorted(unknown))}")
     g = gw(request)
     svc = _service(request)
     tse = svc.tse if svc is not None and svc.signer is not None and svc.signer.outage is None else None
     result = await close_day(g.ledger, g.config, g.data_dir, tse=tse, client_id=svc.client_id if svc else "",
-                             cashier=client_name(request))
+                             cashier=client_name(request), counted_cash=body.get("counted_cash"),
+                             known_tse=svc.tse_master() if svc else None)
     return json_response(result, 201)
 
 

@@ -62,7 +62,8 @@ def cmd_day(args: argparse.Namespace) -> int:
             print(json.dumps(list_closings(gw.ledger), indent=2, ensure_ascii=False))
             return 0
         result = asyncio.run(_with_tse(gw, lambda tse: close_day(gw.ledger, gw.config, gw.data_dir, tse=tse,
-                                                                  client_id=_client_id(gw), cashier="cli")))
+                                                                  client_id=_client_id(gw), cashier="cli",
+                                                                  counted_cash=args.counted_cash)))
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return 0
 
@@ -137,7 +138,8 @@ def add_parser(sub: Any) -> None:
     """Register ``day``, ``export`` and ``archive``."""
     d = sub.add_parser("day", help="day closing (Z report)")
     dsub = d.add_subparsers(dest="day_cmd", required=True)
-    dsub.add_parser("close", help="close the business day: journal the Z report and export the TSE")
+    close = dsub.add_parser("close", help="close the business day: journal the Z report and export the TSE")
+    close.add_argument("--counted-cash", type=int, metavar="CENTS", help="cash counted in the drawer (Kassensturz)")
     dsub.add_parser("closings", help="list the day closings")
     d.set_defaults(func=cmd_day)
 

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from drivers.tse import Tse, TseError
 from gateway.config import Config, PosConfig, StoreConfig, opt, section
-from gateway.errors import Conflict
+from gateway.errors import BadRequest, Conflict
 from gateway.ledger import Ledger, Txn
 from gateway.pos.reports import x_report
 
@@ -77,19 +77,38 @@ def next_z_nr(ledger: Ledger) -> int:
     return int(ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='day.closed'") or 0) + 1
 
 
+def cash_count(counted: int | None, expected: int) -> dict[str, int] | None:
+    """The Kassensturz result of a closing: counted vs expected cash and the difference (fact sheet §8.2)."""
+    if counted is None:
+        return None
+    if isinstance(counted, bool) or not isinstance(counted, int) or not 0 <= counted <= 10**12:
+        raise BadRequest("counted_cash must be a non-negative integer number of cents", field="counted_cash")
+    return {"expected": expected, "counted": counted, "difference": counted - expected}
+
+
 async def close_day(ledger: Ledger, config: Config, data_dir: Path, *, tse: Tse | None = None, client_id: str = "",
-                    cashier: str = "", now: datetime | None = None) -> dict[str, Any]:
-    """Journal the Z report of everything since the last closing; returns the ``day.closed`` payload."""
+                    cashier: str = "", counted_cash: int | None = None, known_tse: dict[str, Any] | None = None,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """Journal the Z report of everything since the last closing; returns the ``day.closed`` payload.
+
+    ``tse`` is asked for its identity and TAR export (skip it during an outage; ``known_tse``
+    then supplies the identity last seen); ``counted_cash`` records the cash count.
+    """
     store = config.get(StoreConfig)
     tz = ZoneInfo(store.timezone)
     z_nr = next_z_nr(ledger)
+    cash_count(counted_cash, 0)  # validate before anything is exported
     master, export = await _tse_snapshot(tse, fiscal_dir(data_dir), z_nr)
+    master = master or dict(known_tse or {})
     for _ in range(5):
         report = x_report(ledger)
         created = (now or datetime.now(tz)).astimezone(tz)
         payload = {"z_nr": z_nr, "business_day": created.date().isoformat(), "created": created.isoformat(timespec="seconds"),
                    "register_id": store.register_id, "client_id": client_id or store.register_id, "cashier": cashier,
                    "report": report, "tse": master, "tse_export": export}
+        count = cash_count(counted_cash, report["cash_balance"])
+        if count is not None:
+            payload["cash_count"] = count
 
         def fn(txn: Txn, payload: dict[str, Any] = payload, until: int = report["until_seq"]) -> dict[str, Any] | None:
             if int(txn.one("SELECT COALESCE(MAX(seq), 0) FROM journal") or 0) != until:

@@ -72,7 +72,8 @@ async def day(tmp_path: Path) -> AsyncIterator[ClosedDay]:
         x_before = x_report(fg.gw.ledger)
         token = fg.gw.clients.add("boss", "manager")
         async with aiohttp.ClientSession() as http, http.post(
-                f"http://127.0.0.1:{fg.gw.http_port}/api/v1/day/close", headers={"Authorization": f"Bearer {token}"}) as r:
+                f"http://127.0.0.1:{fg.gw.http_port}/api/v1/day/close", headers={"Authorization": f"Bearer {token}"},
+                json={"counted_cash": 7900}) as r:
             assert r.status == 201
             z = await r.json()
         z_day = date.fromisoformat(z["business_day"])
@@ -98,6 +99,8 @@ def test_z_report_is_the_x_report_and_restarts_it(day: ClosedDay) -> None:
     assert z["report"]["by_vat"] == day.x_before["by_vat"] and z["report"]["payments"] == day.x_before["payments"]
     assert z["report"]["receipts"] == {"sale": 3, "return": 1, "void": 1, "deposit": 1, "withdrawal": 1}
     assert z["report"]["training_receipts"] == 1
+    # cash: 3.17 + 5.56 - 1.19 - 3.17 (void) + 100.00 - 25.00 expected, 79.00 counted
+    assert z["cash_count"] == {"expected": 7937, "counted": 7900, "difference": -37}
     assert z["tse_export"]["file"] == "tse-export-Z000001.tar" and len(z["tse_export"]["sha256"]) == 64
     assert (day.fg.gw.data_dir / "fiscal" / z["tse_export"]["file"]).stat().st_size == z["tse_export"]["bytes"]
     after = x_report(day.fg.gw.ledger)

@@ -132,6 +132,23 @@ async def test_counter_and_open_cart_survive_restart(tmp_path: Path) -> None:
         await g.gw.stop()
 
 
+async def test_outage_open_at_shutdown_ends_when_tse_answers_after_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    f = await start_gateway(data)
+    f.tse.set_failing("no answer")
+    sale = await f.gw.sales.finish(cashier="c", lines=[{"code": PEN}], payments=[{"method": "cash", "amount": 199}])
+    assert sale["tse"]["failed"] is True
+    await f.gw.stop()
+    g = await start_gateway(data, products=False)
+    try:
+        types = journal_types(g.gw)
+        assert types.count("tse.outage_started") == 1 and types[-1] == "tse.outage_ended"
+        signed = await g.gw.sales.finish(cashier="c", lines=[{"code": PEN}], payments=[{"method": "cash", "amount": 199}])
+        assert_signed(signed["tse"], "Beleg^1.99_0.00_0.00_0.00_0.00^1.99:Bar")
+    finally:
+        await g.gw.stop()
+
+
 async def test_unopenable_tse_still_sells_marked(tmp_path: Path) -> None:
     from gateway.app import Gateway
     from gateway.config import Config
