@@ -255,7 +255,19 @@ class FiscalService:
     # ------------------------------------------------------------------ signing
 
     async def sign(self, kind: str, draft: dict[str, Any]) -> dict[str, Any]:
-        """Sign hook of :class:`SaleService`: finish the Vorgang's TSE transaction, return its ``tse`` object."""
+        """Sign hook of :class:`SaleService`: finish the Vorgang's TSE transaction, return its ``tse`` object.
+
+        Never raises: the customer may already have paid by card, so any unexpected error gives a
+        receipt marked as not secured by the TSE instead of a lost sale.
+        """
+        began = _now()
+        try:
+            return await self._sign(kind, draft)
+        except Exception as err:
+            log.exception("signing a %s failed", kind)
+            return {"tse": failed_tse_object(f"{type(err).__name__}: {err}", began, _now())}
+
+    async def _sign(self, kind: str, draft: dict[str, Any]) -> dict[str, Any]:
         cash = self.gw.payments.cash_names
         pd = process_data_for(kind, draft, cash)
         fiscal = {"bon_type": bon_type_of(draft),

@@ -230,3 +230,13 @@ async def test_tse_section_parses_and_builds_each_backend(tmp_path: Path) -> Non
         open_tse(TseConfig().settings(tmp_path), "gw.toml")
     with pytest.raises(ConfigError, match="api_key_file"):
         open_tse(TseConfig(type="fiskaly", tss_id="t", client_uuid="c").settings(tmp_path), "gw.toml")
+
+
+async def test_unexpected_signing_error_marks_the_receipt_instead_of_losing_the_paid_sale(fg: FiscalGateway) -> None:
+    async def broken(client_id: str, number: int, process_type: str, process_data: str) -> Any:
+        raise RuntimeError("driver bug")
+
+    fg.tse.finish_transaction = broken  # type: ignore[method-assign]
+    sale = await fg.gw.sales.finish(cashier="c", lines=[{"code": PEN}], payments=[{"method": "card", "amount": 199}])
+    assert sale["tse"]["failed"] is True and "driver bug" in sale["tse"]["reason"]
+    assert fg.gw.sales.receipt(sale["receipt_no"])["payments"][0]["details"]["terminal"] == "fake"
