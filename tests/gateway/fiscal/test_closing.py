@@ -39,7 +39,7 @@ class ClosedDay:
 
 
 async def run_demo_day(fg: FiscalGateway) -> list[dict[str, Any]]:
-    """Sales with mixed VAT and split payments, a return, a void, cash moves, training, an abort."""
+    """Sales with mixed VAT and split payments, a return, a void, cash moves, training, an abort, an outage."""
     s, carts = fg.gw.sales, fg.gw.carts
     out = [await s.finish(cashier="c", lines=[{"code": PEN, "qty": 2}, {"code": CHOC}],
                           payments=[{"method": "cash", "amount": 400}, {"method": "card", "amount": 200}])]
@@ -61,6 +61,10 @@ async def run_demo_day(fg: FiscalGateway) -> list[dict[str, Any]]:
     await wait_entry(fg.gw, "cart.tse_started", f"cart:{aborted['id']}")
     await carts.cancel(aborted["id"])
     await wait_entry(fg.gw, "cart.tse_aborted", f"cart:{aborted['id']}")
+    fg.tse.set_failing("TSE unplugged")  # sold during an outage: exported with TSE_TA_FEHLER
+    out.append(await s.finish(cashier="c", lines=[{"code": CHOC}], payments=[{"method": "cash", "amount": 119}]))
+    fg.tse.set_failing(None)
+    assert await fg.svc.recover()
     return out
 
 
@@ -97,10 +101,10 @@ def test_z_report_is_the_x_report_and_restarts_it(day: ClosedDay) -> None:
     z = day.z
     assert z["z_nr"] == 1 and z["report"]["gross"] == day.x_before["gross"]
     assert z["report"]["by_vat"] == day.x_before["by_vat"] and z["report"]["payments"] == day.x_before["payments"]
-    assert z["report"]["receipts"] == {"sale": 3, "return": 1, "void": 1, "deposit": 1, "withdrawal": 1}
+    assert z["report"]["receipts"] == {"sale": 4, "return": 1, "void": 1, "deposit": 1, "withdrawal": 1}
     assert z["report"]["training_receipts"] == 1
-    # cash: 3.17 + 5.56 - 1.19 - 3.17 (void) + 100.00 - 25.00 expected, 79.00 counted
-    assert z["cash_count"] == {"expected": 7937, "counted": 7900, "difference": -37}
+    # cash: 3.17 + 5.56 - 1.19 - 3.17 (void) + 100.00 - 25.00 + 1.19 expected, 79.00 counted
+    assert z["cash_count"] == {"expected": 8056, "counted": 7900, "difference": -156}
     assert z["tse_export"]["file"] == "tse-export-Z000001.tar" and len(z["tse_export"]["sha256"]) == 64
     assert (day.fg.gw.data_dir / "fiscal" / z["tse_export"]["file"]).stat().st_size == z["tse_export"]["bytes"]
     after = x_report(day.fg.gw.ledger)
@@ -116,7 +120,7 @@ def test_index_validates_and_every_file_has_the_spec_columns(day: ClosedDay) -> 
         assert tuple(header) == table.column_names, table.file
     bons = read(day.export / "transactions.csv")
     assert {r["Z_NR"] for r in bons} == {"1"}
-    assert sorted(r["BON_TYP"] for r in bons) == sorted(["Beleg"] * 7 + ["AVTraining", "AVBelegabbruch"])
+    assert sorted(r["BON_TYP"] for r in bons) == sorted(["Beleg"] * 8 + ["AVTraining", "AVBelegabbruch"])
 
 
 def test_totals_reconcile_with_journal_and_z_report(day: ClosedDay) -> None:
@@ -151,8 +155,10 @@ def test_tse_rows_verify_and_reference_the_original(day: ClosedDay) -> None:
     row = rows[str(sale["receipt_no"])]
     assert int(row["TSE_TANR"]) == sale["tse"]["transaction_number"] and row["TSE_TA_SIG"] == sale["tse"]["signature"]
     assert row["TSE_TA_VORGANGSART"] == "Kassenbeleg-V1" and row["TSE_TA_FEHLER"] == ""
-    for r in day.receipts:
+    for r in day.receipts[:-1]:
         verify_transaction(tse_transaction_of(r["tse"]))
+    failed = rows[str(day.receipts[-1]["receipt_no"])]
+    assert "TSE unplugged" in failed["TSE_TA_FEHLER"] and failed["TSE_TA_SIG"] == "" and failed["TSE_TANR"] == ""
     refs = read(day.export / "references.csv")
     void = day.receipts[4]
     assert {"BON_ID": str(void["receipt_no"]), "REF_BON_ID": str(sale["receipt_no"]), "REF_TYP": "Transaktion"}.items() <= {
