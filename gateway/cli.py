@@ -24,7 +24,9 @@ from gateway.config import DEFAULT_CONFIG_PATH, Config, LogConfig, load_config, 
 from gateway.errors import ConfigError, GatewayError
 
 # Modules with an ``add_parser(subparsers)``; a module that is not installed is skipped.
-PLUGINS: list[str] = ["gateway.devices.cli", "gateway.tools_cli", "gateway.hq.cli", "gateway.mirror.cli", "gateway.ops_cli"]
+PLUGINS: list[str] = [
+    "gateway.devices.cli", "gateway.tools_cli", "gateway.hq.cli", "gateway.mirror.cli", "gateway.ops_cli", "gateway.fiscal.cli",
+]
 
 log = logging.getLogger("storegw")
 

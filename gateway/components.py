@@ -14,7 +14,10 @@ from gateway.demo import sample_products
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.payments.card", "gateway.mqtt.config", "gateway.mirror.config"]
+SECTION_MODULES: list[str] = [
+    "gateway.devices.manager", "gateway.payments.card", "gateway.mqtt.config", "gateway.mirror.config",
+    "gateway.fiscal.service", "gateway.fiscal.closing",
+]
 
 
 def import_sections() -> None:
@@ -43,6 +46,12 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     zcfg = gw.config.get(ZvtConfig)
     if zcfg.enabled:
         install_card(gw, zcfg)
+    from gateway.fiscal.service import TseConfig
+    from gateway.fiscal.service import install as install_fiscal
+
+    tcfg = gw.config.get(TseConfig)
+    if tcfg.enabled:
+        install_fiscal(gw, tcfg)
     add_mqtt(gw, getattr(args, "mqtt_url", None))
     add_hq(gw, getattr(args, "hq_url", None))
     from gateway.printing import CustomerDisplayFeed, ReceiptPrinting
@@ -110,11 +119,14 @@ def add_mqtt(gw: Gateway, demo_url: str | None = None) -> None:
 
 def demo_config(config: Config) -> Config:
     """Embedded demo settings: simulated card terminal on a free local port, software TSE, training off."""
+    from gateway.fiscal.service import TseConfig
     from gateway.payments.card import ZvtConfig
 
     cfg = config
     if not config.get(ZvtConfig).enabled:
         cfg = cfg.with_section(ZvtConfig(enabled=True, host="127.0.0.1", port=_free_port(), device_id="terminal-demo"))
+    if not config.get(TseConfig).enabled:
+        cfg = cfg.with_section(TseConfig(enabled=True, mode="demo", type="software"))
     return cfg
 
 
