@@ -112,6 +112,7 @@ def add_mqtt(gw: Gateway, demo_url: str | None = None) -> None:
             cfg = dataclasses.replace(cfg, password_file=str(secret))
     registry = CommandRegistry()
     register_commands(registry, gw)
+    gw.data_dir.mkdir(parents=True, exist_ok=True)
     comp = MqttComponent(cfg, gw.bus, gw.config.store.id, registry, SqliteIdempotencyStore(gw.data_dir / "mqtt-requests.db"),
                          client_roles=gw.clients.role_of)
     gw.add_component(comp)

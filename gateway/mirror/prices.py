@@ -145,7 +145,13 @@ class PriceSchedule:
         """Start the timer task (applies prices that became due while the gateway was off, too)."""
         await self.ledger.write(lambda txn: run_script(txn, SCHEDULE_SCHEMA))
         self._loop = asyncio.get_running_loop()
+        # Wake after the commit that scheduled a list (the handler itself runs before it is visible).
+        self.ledger.add_listener(self._on_commit)
         self._task = asyncio.create_task(self._run())
+
+    def _on_commit(self, entries: list[Any]) -> None:
+        if any(e.type == "hq.price_list" for e in entries):
+            self._wake.set()
 
     async def stop(self) -> None:
         """Stop the timer; idempotent."""
@@ -155,9 +161,11 @@ class PriceSchedule:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loop = None
+        self.ledger.remove_listener(self._on_commit)
 
     async def _run(self) -> None:
         while True:
+            self._wake.clear()
             due = self.next_due()
             if due is not None and due <= self.clock():
                 try:
@@ -167,7 +175,6 @@ class PriceSchedule:
                     await asyncio.sleep(5)
                 continue
             wait = 60.0 if due is None else min(60.0, max(0.01, (due - self.clock()).total_seconds()))
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
