@@ -188,7 +188,7 @@ class ReceiptsProjection:
         )
         if e.type == "sale.voided":
             conn.execute("UPDATE receipts SET voided_by=? WHERE receipt_no=?", (no, p["original"]))
-        elif e.type == "sale.returned":
+        elif e.type == "sale.returned" and p.get("original") is not None:
             for ln in p["lines"]:
                 conn.execute(
                     "INSERT INTO returned_qty(receipt_no, line, qty_milli) VALUES (?,?,?) "
