@@ -24,7 +24,7 @@ from gateway.config import DEFAULT_CONFIG_PATH, Config, LogConfig, load_config, 
 from gateway.errors import ConfigError, GatewayError
 
 # Modules with an ``add_parser(subparsers)``; a module that is not installed is skipped.
-PLUGINS: list[str] = ["gateway.devices.cli"]
+PLUGINS: list[str] = ["gateway.devices.cli", "gateway.omni.customers"]
 
 log = logging.getLogger("storegw")
 

@@ -27,7 +27,7 @@ from gateway.omni.config import OmniConfig
 from gateway.omni.hq import HqClient, HqRejected, HqUnavailable
 from gateway.omni.stock import Line, StockService, lines_json, parse_lines, product_unit
 from gateway.pos.pricing import settle, totals
-from gateway.pos.sales import SaleService
+from gateway.pos.sales import SaleService, return_totals
 
 
 def returned_of_order(conn: sqlite3.Connection, order_id: str) -> dict[str, int]:
@@ -103,7 +103,7 @@ class ReturnService:
             vat_id = (known or {}).get("vat_id") or (product.vat_id if product else 1)
             ln: dict[str, Any] = {"line": i, "code": code, "name": product.name if product else code, "vat_id": vat_id,
                                   "unit": unit, "unit_price": unit_price, "qty_milli": -q, "gross": -amount, "discount": 0,
-                                  "amount": -amount, "voided": False, "group": product.group if product else ""}
+                                  "amount": -amount, "share": 0, "total": -amount, "voided": False, "group": product.group if product else ""}
             if unit == "piece":
                 ln["qty"] = -(q // 1000)
             else:
@@ -151,7 +151,7 @@ class ReturnService:
                 return result
 
             return await self.ledger.write(fn)
-        tot = totals(lines)
+        tot = return_totals(lines)
         method = self.sales.payments.get(refund_method)
         details = await method.refund(-tot["gross"], f"order-return:{order_id}", None)
         payment: dict[str, Any] = {"method": refund_method, "amount": tot["gross"]}
@@ -187,7 +187,7 @@ class ReturnService:
         tot = totals(priced)
         pays = sales._check_payments(payments)
         recorded, change = settle(tot["gross"], pays, sales.payments.cash_names)
-        ret_tot = totals(back)
+        ret_tot = return_totals(back)
         ref = idem.key if idem else f"exchange:{receipt_no}"
         await sales._charge(recorded, ref)
         try:

@@ -446,6 +446,7 @@ def _negate_totals(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _totals_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of return lines (negative ``total`` per line), per VAT id."""
     by_vat: dict[int, int] = {}
     for ln in lines:
         by_vat[ln["vat_id"]] = by_vat.get(ln["vat_id"], 0) + ln["total"]
@@ -453,3 +454,6 @@ def _totals_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
     return {"gross": sum(s.gross for s in splits), "net": sum(s.net for s in splits), "vat": sum(s.vat for s in splits),
             "discount": 0, "by_vat": [s.to_dict() for s in splits]}
 
+
+
+return_totals = _totals_of

@@ -1,0 +1,113 @@
+"""Cross-channel returns (online orders in the store, offline rules) and exchanges committed as one transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway.errors import Conflict, NotFound, Unavailable
+from gateway.omni.inbound import OmniInbound
+from tests.gateway.omni.conftest import CHOC, GUM, PEN, Omni, build
+
+
+class RecordingCard:
+    """A card method that records what it was asked to charge and refund (stands in for the terminal)."""
+
+    name = "card"
+    is_cash = False
+    dsfinvk_type = "ECKarte"
+
+    def __init__(self) -> None:
+        self.refunds: list[int] = []
+        self.charges: list[int] = []
+
+    async def charge(self, amount: int, ref: str) -> dict[str, Any]:
+        self.charges.append(amount)
+        return {"trace": len(self.charges)}
+
+    async def refund(self, amount: int, ref: str, original: dict[str, Any] | None) -> dict[str, Any]:
+        self.refunds.append(amount)
+        return {"trace": 1000 + len(self.refunds)}
+
+
+ONLINE = {"order_id": "W-9", "lines": [{"code": PEN, "qty": 3, "price": 150, "vat_id": 1}], "total": 450, "payment": "paypal"}
+
+
+async def test_online_order_return_with_card_refund(om: Omni) -> None:
+    card = RecordingCard()
+    om.gw.payments.register(card)
+    om.hq.orders["W-9"] = ONLINE
+    r = await om.omni.returns.return_order("W-9", [{"code": PEN, "qty": 2}], cashier="c", refund_method="card")
+    assert r["totals"]["gross"] == -300 and card.refunds == [300]
+    assert r["order_id"] == "W-9" and r["channel"] == "online_return" and r["lines"][0]["unit_price"] == 150
+    assert om.level(PEN)["on_hand_milli"] == 2000
+    with pytest.raises(Conflict):
+        await om.omni.returns.return_order("W-9", [{"code": PEN, "qty": 2}], cashier="c", refund_method="cash")
+    with pytest.raises(NotFound):
+        await om.omni.returns.return_order("W-404", [{"code": PEN, "qty": 1}], cashier="c")
+    r2 = await om.omni.returns.return_order("W-9", [{"code": PEN, "qty": 1}], cashier="c", refund_method="original")
+    assert r2["refund"] == "hq" and r2["amount"] == 150 and om.level(PEN)["on_hand_milli"] == 3000
+    assert om.gw.sales.cash_balance() == 0
+
+
+async def test_offline_rules_for_online_returns(om: Omni) -> None:
+    om.hq.online = False
+    with pytest.raises(Conflict):  # default rule 'local': unknown order
+        await om.omni.returns.return_order("W-9", [{"code": PEN, "qty": 1}], cashier="c")
+    await om.receive(PEN, 2)
+    await om.hq_push(OmniInbound(om.omni).apply_order, {"order_id": "W-1", "lines": [{"code": PEN, "qty": 2, "price": 180}],
+                                                         "total": 360, "paid": True, "pickup_code": "1"})
+    await om.omni.orders.mark_picked("W-1")
+    await om.omni.orders.hand_over("1")
+    r = await om.omni.returns.return_order("W-1", [{"code": PEN, "qty": 1}], cashier="c", refund_method="cash")
+    assert r["totals"]["gross"] == -180 and r["hq_confirmed"] is False
+    assert om.gw.sales.cash_balance() == -180
+
+
+async def test_offline_rule_refuse_and_voucher(tmp_path: Any) -> None:
+    from tests.conftest import load_products
+    from tests.gateway.omni.conftest import FakeHq
+
+    for rule in ("refuse", "voucher"):
+        hq = FakeHq(online=False)
+        gw, omni = build(tmp_path / rule, hq, online_returns_offline=rule)
+        gw.open()
+        load_products(gw)
+        try:
+            if rule == "refuse":
+                with pytest.raises(Unavailable):
+                    await omni.returns.return_order("W-9", [{"code": PEN, "qty": 1}], cashier="c")
+            else:
+                with pytest.raises(Conflict):
+                    await omni.returns.return_order("W-9", [{"code": PEN, "qty": 1}], cashier="c", refund_method="cash")
+                r = await omni.returns.return_order("W-9", [{"code": PEN, "qty": 1}], cashier="c", refund_method="voucher")
+                code = r["payments"][0]["details"]["code"]
+                assert gw.ledger.query_one("SELECT hq_balance FROM omni_vouchers WHERE code=?", (code,)) == 199
+        finally:
+            gw.ledger.close()
+
+
+async def test_exchange_is_one_transaction(om: Omni) -> None:
+    sale = await om.gw.sales.finish(cashier="c", lines=[{"code": PEN, "qty": 2}], payments=[{"method": "cash", "amount": 398}])
+    commits = om.gw.ledger.commits
+    out = await om.omni.returns.exchange(sale["receipt_no"], [{"line": 1, "qty": 1}], [{"code": CHOC, "qty": 2}],
+                                         [{"method": "cash", "amount": 238}], cashier="c")
+    ret, new = out["receipts"]
+    assert ret["totals"]["gross"] == -199 and new["totals"]["gross"] == 238 and out["difference"] == 39
+    assert om.gw.ledger.commits == commits + 1  # both receipts in one transaction
+    assert new["receipt_no"] == ret["receipt_no"] + 1
+    # The new goods are held for a reservation: the sale half fails, so the return half must not exist either.
+    await om.receive(GUM, 1)
+    await om.hq_push(OmniInbound(om.omni).apply_reservation, {"reservation_id": "R", "lines": [{"code": GUM, "qty": 1}],
+                                                               "expires_at": "2099-01-01T00:00:00+00:00"})
+    before = om.gw.ledger.last_seq
+    with pytest.raises(Conflict):
+        await om.omni.returns.exchange(sale["receipt_no"], [{"line": 1, "qty": 1}], [{"code": GUM, "qty": 1}],
+                                       [{"method": "cash", "amount": 99}], cashier="c")
+    assert om.gw.ledger.last_seq == before
+    assert om.gw.ledger.query_one("SELECT qty_milli FROM returned_qty WHERE receipt_no=?", (sale["receipt_no"],)) == 1000
+    types = [t for (t,) in om.gw.ledger.query("SELECT type FROM journal WHERE type LIKE 'sale.%' ORDER BY seq")]
+    assert types == ["sale.finished", "sale.returned", "sale.finished"]
+    assert json.loads(om.gw.ledger.query_one("SELECT payload FROM journal WHERE type='sale.returned'"))["exchange"] is True
