@@ -174,8 +174,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("INFO")
     config = load_args_config(args) if args.config else Config({}, "<demo defaults>")
     gw = Gateway(config, data_dir(args, Path.cwd() / "demo-data"), demo=True)
+    add_components(gw, args)  # before the ledger opens: components register projections and migrations
     token = prepare_demo(gw)
-    add_components(gw, args)
     host = args.host or "127.0.0.1"
 
     async def banner() -> None:

@@ -13,7 +13,7 @@ from gateway.demo import sample_products
 log = logging.getLogger(__name__)
 
 # Modules declaring config sections (imported so the loader and config-doc know them).
-SECTION_MODULES: list[str] = ["gateway.devices.manager"]
+SECTION_MODULES: list[str] = ["gateway.devices.manager", "gateway.omni.config"]
 
 
 def import_sections() -> None:
@@ -30,8 +30,16 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     from gateway.devices import api as devices_api
     from gateway.devices.manager import DeviceManager, DevicesConfig
 
+    from gateway.omni import api as omni_api
+    from gateway.omni.component import OmniComponent
+    from gateway.omni.config import OmniConfig
+
     import_sections()
     gw.add_component(DeviceManager(gw.config.get(DevicesConfig), gw.bus, gw.idem, gw.config.source), devices_api.api)
+    if gw.config.get(OmniConfig).enabled:
+        # HQ look-ups (omni.bind_hq) and inbound appliers (gateway.omni.inbound.register_inbound) are
+        # bound by the HQ link component.
+        gw.add_component(OmniComponent(gw), omni_api.api)
     del args
 
 
