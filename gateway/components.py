@@ -29,7 +29,6 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     """Build the optional components the config asks for."""
     from gateway.devices import api as devices_api
     from gateway.devices.manager import DeviceManager, DevicesConfig
-
     from gateway.omni import api as omni_api
     from gateway.omni.component import OmniComponent
     from gateway.omni.config import OmniConfig

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import BadRequest, Conflict
-from tests.gateway.omni.conftest import PEN, Omni
+from tests.gateway.omni.conftest import PEN, FakeHq, Omni, build
 
 
 async def test_register_lookup_export_erase(om: Omni) -> None:
@@ -39,11 +40,12 @@ async def test_register_lookup_export_erase(om: Omni) -> None:
     assert om.omni.customers.lookup(card="K-77") == []
 
 
-async def test_cli_export_and_erase(om: Omni, tmp_path: Path) -> None:
-    c = await om.omni.customers.register({"name": "Max Muster", "email": "max@example.org"})
-    data = om.gw.data_dir
-    om.gw.ledger.close()
-    base = [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))", "--data-dir", str(data)]
+def test_cli_export_and_erase(tmp_path: Path) -> None:
+    gw, omni = build(tmp_path / "d", FakeHq())
+    gw.open()
+    c = asyncio.run(omni.customers.register({"name": "Max Muster", "email": "max@example.org"}))
+    gw.ledger.close()
+    base = [sys.executable, "-c", "import sys; from gateway.cli import main; sys.exit(main(sys.argv[1:]))", "--data-dir", str(tmp_path / "d")]
     out = subprocess.run([*base, "customers", "export", c["id"]], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["customer"]["name"] == "Max Muster"
@@ -51,5 +53,9 @@ async def test_cli_export_and_erase(om: Omni, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     out = subprocess.run([*base, "ledger", "verify"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and json.loads(out.stdout)["ok"]
-    om.gw.ledger.open()
-    assert om.omni.customers.get(c["id"])["email"] is None
+    gw.ledger.open()
+    try:
+        assert omni.customers.get(c["id"])["email"] is None
+        assert gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='customer.erased'") == 1
+    finally:
+        gw.ledger.close()

@@ -1,0 +1,82 @@
+"""The omnichannel HTTP API on a live in-process gateway: roles, idempotency keys, flows end to end."""
+
+from __future__ import annotations
+
+from gateway.omni.inbound import OmniInbound
+from tests.conftest import LiveGateway
+from tests.gateway.omni.conftest import CHOC, PEN, Omni
+
+
+async def test_stock_moves_need_manager_and_idempotency_key(olive: tuple[LiveGateway, Omni]) -> None:
+    live, om = olive
+    body = {"lines": [{"code": PEN, "qty": 5}], "ref": "LS-1"}
+    st, _, _ = await live.call("POST", "/api/v1/stock/receipts", role="cashier", json=body, headers={"Idempotency-Key": "k1"})
+    assert st == 403
+    st, err, ctype = await live.call("POST", "/api/v1/stock/receipts", role="manager", json=body)
+    assert st == 400 and ctype == "application/problem+json"
+    for _ in range(2):
+        st, out, _ = await live.call("POST", "/api/v1/stock/receipts", role="manager", json=body, headers={"Idempotency-Key": "k1"})
+        assert st == 201 and out["adjusted"][0]["delta_milli"] == 5000
+    st, lv, _ = await live.call("GET", f"/api/v1/stock?codes={PEN}")
+    assert st == 200 and lv["items"][0]["on_hand_milli"] == 5000
+    st, out, _ = await live.call("POST", "/api/v1/stock/counts", role="manager", json={"lines": [{"code": PEN, "qty": 4}]},
+                                 headers={"Idempotency-Key": "k2"})
+    assert st == 201 and out["adjusted"][0]["delta_milli"] == -1000
+    st, out, _ = await live.call("PUT", "/api/v1/stock/buffers", role="manager",
+                                 json={"scope": "product", "key": PEN, "channel": "online", "qty_milli": 1000})
+    assert st == 200
+    st, lv, _ = await live.call("GET", f"/api/v1/stock?codes={PEN}")
+    assert lv["items"][0]["atp"] == {"store": 4000, "online": 3000}
+
+
+async def test_click_and_collect_over_http(olive: tuple[LiveGateway, Omni]) -> None:
+    live, om = olive
+    await om.receive(PEN, 3)
+    await om.hq_push(OmniInbound(om.omni).apply_order, {"order_id": "W-7", "lines": [{"code": PEN, "qty": 2, "price": 199}],
+                                                         "total": 398, "paid": True, "pickup_code": "777"})
+    st, pick, _ = await live.call("GET", "/api/v1/orders/picklist")
+    assert st == 200 and pick["products"] == [{"code": PEN, "qty_milli": 2000}]
+    st, o, _ = await live.call("POST", "/api/v1/orders/W-7/picked", json={})
+    assert st == 200 and o["state"] == "picked"
+    hdr = {"Idempotency-Key": "pick-1"}
+    st, o, _ = await live.call("POST", "/api/v1/orders/pickup", json={"code": "777", "lines": [{"code": PEN, "qty": 1}]}, headers=hdr)
+    assert st == 200 and o["state"] == "partially_collected"
+    st, again, _ = await live.call("POST", "/api/v1/orders/pickup", json={"code": "777", "lines": [{"code": PEN, "qty": 1}]}, headers=hdr)
+    assert again == o  # a retried scan hands over once
+    st, o, _ = await live.call("POST", "/api/v1/orders/pickup", json={"code": "777"}, headers={"Idempotency-Key": "pick-2"})
+    assert o["state"] == "collected"
+    assert om.level(PEN)["on_hand_milli"] == 1000
+    st, err, _ = await live.call("POST", "/api/v1/orders/pickup", json={"code": "777"}, headers={"Idempotency-Key": "pick-3"})
+    assert st == 404
+
+
+async def test_reservation_voucher_loyalty_and_dsgvo_over_http(olive: tuple[LiveGateway, Omni]) -> None:
+    live, om = olive
+    await om.receive(CHOC, 1)
+    await om.hq_push(OmniInbound(om.omni).apply_reservation, {"reservation_id": "R-5", "lines": [{"code": CHOC, "qty": 1}],
+                                                               "expires_at": "2099-01-01T00:00:00+00:00"})
+    st, c, _ = await live.call("POST", "/api/v1/customers", json={"name": "Jana Beispiel", "phone": "+49301"})
+    assert st == 201
+    cid = c["id"]
+    st, v, _ = await live.call("POST", "/api/v1/vouchers", json={"kind": "multi", "amount": 1000, "payments": [{"method": "cash", "amount": 1000}]},
+                               headers={"Idempotency-Key": "v1"})
+    assert st == 201 and v["totals"]["vat"] == 0
+    code = v["lines"][0]["voucher"]["code"]
+    om.hq.online = False  # the store keeps selling with the voucher offline
+    st, r, _ = await live.call("POST", "/api/v1/reservations/R-5/sale", json={"payments": [{"method": "voucher", "amount": 119, "ref": code}],
+                                                                                "customer": cid}, headers={"Idempotency-Key": "s1"})
+    assert st == 201, r
+    assert r["reservation_id"] == "R-5" and r["payments"][0]["details"]["online"] is False
+    st, bal, _ = await live.call("GET", f"/api/v1/vouchers/{code}")
+    assert bal["balance"] == 881 and bal["online"] is False
+    st, acc, _ = await live.call("GET", f"/api/v1/loyalty/{cid}")
+    assert acc["pending_earned"] == 1
+    st, _, _ = await live.call("GET", f"/api/v1/customers/{cid}/export", role="cashier")
+    assert st == 403
+    st, exp, _ = await live.call("GET", f"/api/v1/customers/{cid}/export", role="manager")
+    assert st == 200 and exp["customer"]["phone"] == "+49301" and any(e["type"] == "loyalty.earned" for e in exp["journal"])
+    st, gone, _ = await live.call("POST", f"/api/v1/customers/{cid}/erase", role="admin")
+    assert st == 200 and gone["name"] is None and gone["phone"] is None
+    assert om.gw.ledger.verify().ok
+    st, spec, _ = await live.call("GET", "/api/v1/openapi.json", role=None)
+    assert "/api/v1/orders/pickup" in spec["paths"] and "/api/v1/customers/{customer}/erase" in spec["paths"]
