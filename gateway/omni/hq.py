@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from gateway.errors import Conflict, Unavailable
+from gateway.ledger import Txn
 
 
 class HqUnavailable(Unavailable):
@@ -64,3 +65,12 @@ class CallableHq:
                 return await self.fn(op, body)
         except (TimeoutError, ConnectionError, OSError) as err:
             raise HqUnavailable(f"HQ did not answer {op}: {type(err).__name__}") from None
+
+
+def entry_writer(type_: str, aggregate: str, payload: dict[str, Any]) -> Callable[[Txn], None]:
+    """A write function journaling one entry (the outcome of confirming an offline change at HQ)."""
+
+    def fn(txn: Txn) -> None:
+        txn.append(type_, aggregate, payload)
+
+    return fn

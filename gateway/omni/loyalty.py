@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import BadRequest, Conflict
 from gateway.ledger import JournalEntry, Ledger, Txn
 from gateway.omni.config import OmniConfig
-from gateway.omni.hq import HqClient, HqRejected, HqUnavailable
+from gateway.omni.hq import HqClient, HqRejected, HqUnavailable, entry_writer
 
 MAX_POINTS = 10**9
 
@@ -154,12 +153,5 @@ class LoyaltyService:
                 refused += 1
             except HqUnavailable:
                 break
-            await self.ledger.write(_appender("loyalty.reconciled", f"loyalty:{payload['customer']}", payload))
+            await self.ledger.write(entry_writer("loyalty.reconciled", f"loyalty:{payload['customer']}", payload))
         return {"confirmed": done, "refused": refused, "pending": len(rows) - done - refused}
-
-
-def _appender(type_: str, aggregate: str, payload: dict[str, Any]) -> Callable[[Txn], None]:
-    def fn(txn: Txn) -> None:
-        txn.append(type_, aggregate, payload)
-
-    return fn

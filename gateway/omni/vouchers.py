@@ -32,7 +32,7 @@ from gateway.errors import BadRequest, Conflict, NotFound
 from gateway.idempotency import IdemKey
 from gateway.ledger import JournalEntry, Ledger, Txn
 from gateway.omni.config import OmniConfig
-from gateway.omni.hq import HqClient, HqRejected, HqUnavailable
+from gateway.omni.hq import HqClient, HqRejected, HqUnavailable, entry_writer
 from gateway.pos.catalog import Product
 from gateway.pos.money import VAT_RATES_BP
 from gateway.pos.pricing import price_line
@@ -302,12 +302,5 @@ class VoucherService:
                 refused += 1
             except HqUnavailable:
                 break
-            await self.ledger.write(_appender("voucher.reconciled", f"voucher:{payload['code']}", payload))
+            await self.ledger.write(entry_writer("voucher.reconciled", f"voucher:{payload['code']}", payload))
         return {"confirmed": done, "refused": refused, "pending": len(rows) - done - refused}
-
-
-def _appender(type_: str, aggregate: str, payload: dict[str, Any]) -> Callable[[Txn], None]:
-    def fn(txn: Txn) -> None:
-        txn.append(type_, aggregate, payload)
-
-    return fn

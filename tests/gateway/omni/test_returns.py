@@ -2,45 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 import pytest
 
+from drivers.zvt.client import ZvtClient
+from drivers.zvt.simulator import ZvtSimulator
+from drivers.zvt.transport import TcpTransport
 from gateway.errors import Conflict, NotFound, Unavailable
 from gateway.omni.inbound import OmniInbound
 from tests.gateway.omni.conftest import CHOC, GUM, PEN, Omni, build
 
+ONLINE = {"order_id": "W-9", "lines": [{"code": PEN, "qty": 3, "price": 150, "vat_id": 1}], "total": 450, "payment": "paypal"}
 
-class RecordingCard:
-    """A card method that records what it was asked to charge and refund (stands in for the terminal)."""
+
+class ZvtCard:
+    """A card method speaking ZVT to the terminal simulator over TCP (refund = ZVT 06 31)."""
 
     name = "card"
     is_cash = False
     dsfinvk_type = "ECKarte"
 
-    def __init__(self) -> None:
-        self.refunds: list[int] = []
-        self.charges: list[int] = []
+    def __init__(self, client: ZvtClient) -> None:
+        self.client = client
 
     async def charge(self, amount: int, ref: str) -> dict[str, Any]:
-        self.charges.append(amount)
-        return {"trace": len(self.charges)}
+        r = await self.client.authorize(amount)
+        return {"receipt": r.receipt_number, "approved": r.approved}
 
     async def refund(self, amount: int, ref: str, original: dict[str, Any] | None) -> dict[str, Any]:
-        self.refunds.append(amount)
-        return {"trace": 1000 + len(self.refunds)}
+        r = await self.client.refund(amount)
+        assert r.approved
+        return {"receipt": r.receipt_number, "amount": r.amount_cents, "card": r.card_name}
 
 
-ONLINE = {"order_id": "W-9", "lines": [{"code": PEN, "qty": 3, "price": 150, "vat_id": 1}], "total": 450, "payment": "paypal"}
-
-
-async def test_online_order_return_with_card_refund(om: Omni) -> None:
-    card = RecordingCard()
-    om.gw.payments.register(card)
+async def test_online_order_return_with_card_refund_through_the_terminal_simulator(om: Omni) -> None:
+    sim = ZvtSimulator()
+    port = await sim.start_tcp()
+    client = ZvtClient(TcpTransport("127.0.0.1", port), password="123456", t3=2.0)
+    om.gw.payments.register(ZvtCard(client))
     om.hq.orders["W-9"] = ONLINE
-    r = await om.omni.returns.return_order("W-9", [{"code": PEN, "qty": 2}], cashier="c", refund_method="card")
-    assert r["totals"]["gross"] == -300 and card.refunds == [300]
+    try:
+        async with asyncio.timeout(20):
+            r = await om.omni.returns.return_order("W-9", [{"code": PEN, "qty": 2}], cashier="c", refund_method="card")
+    finally:
+        await client.close()
+        await sim.stop()
+    assert r["totals"]["gross"] == -300 and r["payments"][0]["details"]["amount"] == 300
     assert r["order_id"] == "W-9" and r["channel"] == "online_return" and r["lines"][0]["unit_price"] == 150
     assert om.level(PEN)["on_hand_milli"] == 2000
     with pytest.raises(Conflict):
