@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import secrets
 import sqlite3
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
