@@ -11,6 +11,7 @@ The local balance is HQ's last confirmed balance plus the unconfirmed local chan
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 from typing import Any
@@ -52,6 +53,8 @@ class LoyaltyProjection:
         conn.execute("INSERT OR IGNORE INTO omni_loyalty(customer, hq_balance) VALUES (?, 0)", (cust,))
         if t == "loyalty.earned":
             conn.execute("INSERT INTO omni_loyalty_pending(ref, customer, points) VALUES (?,?,?)", (p["ref"], cust, p["points"]))
+        elif t == "loyalty.reversed":
+            conn.execute("INSERT INTO omni_loyalty_pending(ref, customer, points) VALUES (?,?,?)", (p["ref"], cust, -p["points"]))
         elif t == "loyalty.redeemed":
             if p["online"]:
                 conn.execute("UPDATE omni_loyalty SET hq_balance=? WHERE customer=?", (p["balance"], cust))
@@ -89,15 +92,37 @@ class LoyaltyService:
         return account(self.ledger.reader, customer)
 
     def on_receipt(self, txn: Txn, type_: str, receipt: dict[str, Any]) -> None:
-        """Commit hook: a sale with a ``customer`` earns points on its total (vouchers sold earn none)."""
+        """Commit hook: a sale with a ``customer`` earns points on its total (vouchers sold earn none); voids and returns take them back."""
+        if receipt.get("training"):
+            return
+        if type_ in ("sale.voided", "sale.returned") and isinstance(receipt.get("original"), int):
+            self._reverse(txn, receipt)
+            return
         cust = receipt.get("customer")
-        if type_ != "sale.finished" or not cust or receipt.get("training"):
+        if type_ != "sale.finished" or not cust:
             return
         base = sum(ln["total"] for ln in receipt["lines"] if not ln.get("voided") and not ln.get("voucher"))
         points = base // 100 * self.cfg.loyalty_points_per_euro
         if points > 0:
             txn.append("loyalty.earned", f"loyalty:{cust}", {"customer": cust, "points": points, "ref": f"receipt:{receipt['receipt_no']}",
                                                              "receipt_no": receipt["receipt_no"], "channel": receipt.get("channel", "store")})
+
+    def _reverse(self, txn: Txn, receipt: dict[str, Any]) -> None:
+        """Take back the points a voided or returned sale earned, pro rata to the amount given back."""
+        row = txn.execute("SELECT payload FROM journal WHERE type='loyalty.earned' AND json_extract(payload, '$.receipt_no')=?",
+                          (receipt["original"],)).fetchone()
+        if row is None:
+            return
+        earned = json.loads(row[0])
+        taken = int(txn.one("SELECT COALESCE(SUM(json_extract(payload, '$.points')), 0) FROM journal WHERE type='loyalty.reversed' "
+                            "AND json_extract(payload, '$.original')=?", (receipt["original"],)) or 0)
+        back = -sum(ln["total"] for ln in receipt["lines"] if not ln.get("voucher"))
+        void = receipt.get("kind") == "void"
+        points = earned["points"] - taken if void else min(earned["points"] - taken, back // 100 * self.cfg.loyalty_points_per_euro)
+        if points > 0:
+            txn.append("loyalty.reversed", f"loyalty:{earned['customer']}", {
+                "customer": earned["customer"], "points": points, "ref": f"receipt:{receipt['receipt_no']}",
+                "original": receipt["original"], "receipt_no": receipt["receipt_no"], "void": void})
 
     async def redeem(self, customer: str, points: Any, ref: str | None = None) -> dict[str, Any]:
         """Redeem points: at HQ when reachable, else within the local balance and the offline cap."""

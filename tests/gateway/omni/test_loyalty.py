@@ -46,3 +46,19 @@ async def test_online_redeem_is_decided_by_hq(om: Omni) -> None:
     again = await om.omni.loyalty.redeem(CUST, 50, ref="r-1")  # retried request: HQ and store apply it once
     assert again["balance"] == 0
     assert om.gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='loyalty.redeemed'") == 1
+
+
+async def test_void_and_return_take_points_back(om: Omni) -> None:
+    om.hq.online = False
+    r = await om.gw.sales.finish(cashier="c", lines=[{"code": PEN, "qty": 10}], payments=[{"method": "cash", "amount": 1990}],
+                                 extra={"customer": CUST})
+    await om.gw.sales.return_items(r["receipt_no"], [{"line": 1, "qty": 6}], cashier="c")
+    assert om.omni.loyalty.account(CUST)["balance"] == 19 - 11
+    r2 = await om.gw.sales.finish(cashier="c", lines=[{"code": PEN, "qty": 5}], payments=[{"method": "cash", "amount": 995}],
+                                  extra={"customer": CUST})
+    await om.gw.sales.void(r2["receipt_no"], cashier="m")
+    assert om.omni.loyalty.account(CUST)["balance"] == 8
+    om.hq.online = True
+    om.hq.points[CUST] = 0
+    assert (await om.omni.loyalty.reconcile())["refused"] == 0
+    assert om.hq.points[CUST] == 8 == om.omni.loyalty.account(CUST)["balance"]
