@@ -142,3 +142,27 @@ async def test_rebuild_equals_incremental(om: Omni) -> None:
     om.gw.ledger.rebuild()
     assert dump() == before
     assert om.gw.ledger.verify().ok
+
+
+async def test_warn_mode_sells_held_stock_and_timer_journals_snapshots(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.conftest import load_products
+    from tests.gateway.omni.conftest import FakeHq, build
+
+    gw, omni = build(Path(str(tmp_path)) / "w", FakeHq(), till_stock_check="warn", expiry_check_interval_s=1, atp_snapshot_interval_s=1)
+    gw.open()
+    load_products(gw)
+    await gw.start("127.0.0.1", 0)
+    try:
+        await omni.stock.adjust([{"code": PEN, "qty": 1}], "receipt")
+        await gw.ledger.write(lambda txn: OmniInbound(omni).apply_reservation(
+            txn, {"reservation_id": "r", "lines": [{"code": PEN, "qty": 1}], "expires_at": _later()}))
+        await gw.sales.finish(cashier="c", lines=[{"code": PEN, "qty": 1}], payments=[{"method": "cash", "amount": 199}])
+        assert omni.stock.levels([PEN])[0]["atp"] == {"store": 0, "online": 0}
+        async with asyncio.timeout(10):
+            while not gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='stock.atp' AND json_extract(payload, '$.snapshot')"):
+                await asyncio.sleep(0.1)
+        assert omni.status()["held_reservations"] == 1 and omni.status()["state"] == "ok"
+    finally:
+        await gw.stop()
