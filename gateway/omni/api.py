@@ -17,7 +17,7 @@ from gateway.api.pos import idem_key
 from gateway.api.registry import Api, int_param, json_response, read_json
 from gateway.auth import MANAGE, SELL
 from gateway.errors import BadRequest, NotFound
-from gateway.omni.reports import daily_sales, publish_daily
+from gateway.omni.reports import daily_sales, product_sales, products_csv, publish_daily, stock_value
 
 if TYPE_CHECKING:
     from gateway.omni.component import OmniComponent
@@ -372,6 +372,23 @@ async def erase_customer(request: web.Request) -> web.StreamResponse:
 async def report_channels(request: web.Request) -> web.StreamResponse:
     """Daily figures per channel."""
     return json_response(daily_sales(gw(request).ledger.reader, _day(request.query.get("day"))))
+
+
+@api.route("GET", "/api/v1/reports/products", roles=MANAGE, summary="Sales per product of one day (bestsellers first; CSV with format=csv)",
+           tag="reports", query=({"name": "day", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                                 {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"]}}))
+async def report_products(request: web.Request) -> web.StreamResponse:
+    """Bestsellers and slow movers."""
+    products = product_sales(gw(request).ledger.reader, _day(request.query.get("day")))
+    if request.query.get("format") == "csv":
+        return web.Response(text=products_csv(products), content_type="text/csv", charset="utf-8")
+    return json_response({"products": products})
+
+
+@api.route("GET", "/api/v1/reports/stock-value", roles=MANAGE, summary="Stock value at shelf prices per group", tag="reports")
+async def report_stock_value(request: web.Request) -> web.StreamResponse:
+    """Valued on-hand stock."""
+    return json_response(stock_value(gw(request).ledger.reader))
 
 
 @api.route("POST", "/api/v1/reports/daily", roles=MANAGE, summary="Journal the day's channel report for HQ", tag="reports",

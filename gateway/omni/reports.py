@@ -1,4 +1,4 @@
-"""Store figures HQ consolidates: sales per channel and day, journaled as ``report.daily``, and the stock snapshot.
+"""Store figures HQ consolidates: sales per channel, product and hour of a day (``report.daily``), stock value.
 
 Channels: ``store`` (till sales), ``reserve_collect`` (reservations paid at the till),
 ``click_collect`` (online orders handed over here; paid online, so no till revenue) and
@@ -7,6 +7,8 @@ Channels: ``store`` (till sales), ``reserve_collect`` (reservations paid at the 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from typing import Any
 
@@ -48,7 +50,43 @@ def daily_sales(conn: Any, day: str) -> dict[str, Any]:
             else:
                 a["returns"] += 1
                 a["returned_gross"] += p["totals"]["gross"]
-    return {"day": day, "channels": dict(sorted(channels.items())), "vouchers": vouchers}
+    return {"day": day, "channels": dict(sorted(channels.items())), "vouchers": vouchers, "products": product_sales(conn, day)}
+
+
+def product_sales(conn: Any, day: str) -> list[dict[str, Any]]:
+    """Quantity and gross per product over the day, bestsellers first, slow movers last (net of returns and voids)."""
+    rows = conn.execute("SELECT type, payload FROM journal WHERE ts >= ? AND ts < ? AND type IN ('sale.finished', 'sale.voided', "
+                        "'sale.returned') ORDER BY seq", (day, day + "T99")).fetchall()
+    acc: dict[str, dict[str, Any]] = {}
+    for _type, raw in rows:
+        p = json.loads(raw)
+        if p.get("training"):
+            continue
+        for ln in p["lines"]:
+            if ln.get("voided"):
+                continue
+            a = acc.setdefault(ln["code"], {"code": ln["code"], "name": ln["name"], "group": ln.get("group", ""), "qty_milli": 0, "gross": 0})
+            a["qty_milli"] += ln["qty_milli"]
+            a["gross"] += ln["total"]
+    return sorted(acc.values(), key=lambda a: (-a["gross"], a["code"]))
+
+
+def stock_value(conn: Any) -> dict[str, Any]:
+    """On-hand stock valued at the current gross shelf price, per product group and in total (cents)."""
+    rows = conn.execute("SELECT p.grp, SUM(s.on_hand_milli * p.price / 1000), SUM(s.on_hand_milli) FROM stock s "
+                        "JOIN products p ON p.code = s.code WHERE s.on_hand_milli > 0 GROUP BY p.grp ORDER BY p.grp").fetchall()
+    groups = [{"group": g, "value": int(v), "qty_milli": int(q)} for g, v, q in rows]
+    return {"groups": groups, "total": sum(g["value"] for g in groups)}
+
+
+def products_csv(products: list[dict[str, Any]]) -> str:
+    """The per-product figures as CSV (``;``-separated, as German spreadsheets expect)."""
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    w.writerow(["code", "name", "group", "qty_milli", "gross_cents"])
+    for p in products:
+        w.writerow([p["code"], p["name"], p["group"], p["qty_milli"], p["gross"]])
+    return out.getvalue()
 
 
 async def publish_daily(ledger: Ledger, day: str) -> dict[str, Any]:

@@ -27,6 +27,16 @@ async def test_stock_moves_need_manager_and_idempotency_key(olive: tuple[LiveGat
     assert st == 200
     st, lv, _ = await live.call("GET", f"/api/v1/stock?codes={PEN}")
     assert lv["items"][0]["atp"] == {"store": 4000, "online": 3000}
+    st, _, _ = await live.call("POST", "/api/v1/omni/sales", json={"lines": [{"code": PEN, "qty": 1}], "payments": [{"method": "cash", "amount": 199}]},
+                               headers={"Idempotency-Key": "s1"})
+    assert st == 201
+    import datetime as dt
+
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    st, text, ctype = await live.call("GET", f"/api/v1/reports/products?day={day}&format=csv", role="manager")
+    assert st == 200 and ctype == "text/csv" and text.splitlines()[1].startswith(f"{PEN};")
+    st, val, _ = await live.call("GET", "/api/v1/reports/stock-value", role="manager")
+    assert st == 200 and val["total"] == 3 * 199
 
 
 async def test_click_and_collect_over_http(olive: tuple[LiveGateway, Omni]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from gateway.omni.inbound import HANDLED, OmniInbound, register_inbound
 from gateway.omni.promotions import apply_promotions
-from gateway.omni.reports import daily_sales, publish_daily
+from gateway.omni.reports import daily_sales, products_csv, publish_daily, stock_value
 from gateway.pos.catalog import Product
 from gateway.pos.pricing import price_line, totals
 from tests.gateway.omni.conftest import CHOC, GUM, PEN, Omni
@@ -87,5 +87,8 @@ async def test_daily_report_per_channel(om: Omni) -> None:
     day = datetime.now(UTC).date().isoformat()
     rep = daily_sales(om.gw.ledger.reader, day)
     assert rep["channels"]["store"]["gross"] == 199 and rep["channels"]["click_collect"]["handovers"] == 1
+    assert rep["products"][0] == {"code": PEN, "name": "Kugelschreiber blau", "group": "Büro", "qty_milli": 1000, "gross": 199}
+    assert stock_value(om.gw.ledger.reader) == {"groups": [{"group": "Büro", "value": 3 * 199, "qty_milli": 3000}], "total": 597}
+    assert products_csv(rep["products"]).splitlines()[1] == f"{PEN};Kugelschreiber blau;Büro;1000;199"
     out = await publish_daily(om.gw.ledger, day)
     assert out == rep and om.gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='report.daily'") == 1
