@@ -117,3 +117,30 @@ async def test_voucher_sale_rolls_back_with_a_failed_sale(om: Omni) -> None:
         await om.gw.sales.finish(cashier="c", lines=[{"code": PEN}], payments=[{"method": "voucher", "amount": 199, "ref": "GIFT7"}])
     assert om.hq.vouchers["GIFT7"] == 1000  # the redemption was reversed at HQ
     assert om.gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type LIKE 'voucher.redeemed'") == 0
+
+
+async def test_silent_hq_counts_as_offline_after_the_timeout(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from gateway.omni.hq import CallableHq, HqUnavailable
+    from tests.conftest import load_products
+    from tests.gateway.omni.conftest import FakeHq, build
+
+    async def silent(op: str, body: dict[str, object]) -> dict[str, object]:
+        await asyncio.sleep(30)
+        return {}
+
+    with pytest.raises(HqUnavailable):
+        await CallableHq(silent, 0.1).request("voucher.balance", {"code": "X"})
+    gw, omni = build(Path(str(tmp_path)) / "s", FakeHq(), hq_timeout_s=0.2)
+    gw.open()
+    load_products(gw)
+    try:
+        await gw.ledger.write(lambda txn: omni.vouchers.apply_hq(txn, {"code": "G", "action": "issue", "amount": 1000}))
+        omni.bind_hq(silent)
+        async with asyncio.timeout(5):
+            r = await gw.sales.finish(cashier="c", lines=[{"code": PEN}], payments=[{"method": "voucher", "amount": 199, "ref": "G"}])
+        assert r["payments"][0]["details"]["online"] is False
+        assert (await omni.vouchers.balance("G"))["offline_pending"] == 199
+    finally:
+        gw.ledger.close()
