@@ -171,7 +171,7 @@ class ReturnService:
             async with self.sales.idem.lock(idem):
                 prior = self.sales.idem.lookup(idem)
                 if prior is not None:
-                    return prior[1]
+                    return _exchange_result(*prior[1]["receipts"])
                 return await self._exchange(receipt_no, items, new_lines, payments, cashier, refund_method, idem)
         return await self._exchange(receipt_no, items, new_lines, payments, cashier, refund_method, idem)
 
@@ -215,7 +215,12 @@ class ReturnService:
         except GatewayError:
             await sales.reverse(recorded, ref)
             raise
-        return {"receipts": [ret, sale], "difference": tot["gross"] + ret_tot["gross"]}
+        return _exchange_result(ret, sale)
+
+
+def _exchange_result(ret: dict[str, Any], sale: dict[str, Any]) -> dict[str, Any]:
+    """Both receipts of an exchange and what the customer pays (positive) or gets back (negative)."""
+    return {"receipts": [ret, sale], "difference": sale["totals"]["gross"] + ret["totals"]["gross"]}
 
 
 __all__ = ["ReturnService", "lines_json", "returned_of_order"]

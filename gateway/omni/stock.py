@@ -210,8 +210,9 @@ def tracked_codes(conn: sqlite3.Connection) -> list[str]:
 
 
 def is_tracked(conn: sqlite3.Connection, code: str) -> bool:
-    """True when the store keeps stock of ``code`` (sales of untracked products are never refused)."""
-    return conn.execute("SELECT 1 FROM omni_tracked WHERE code=?", (code,)).fetchone() is not None
+    """True when the store keeps stock of ``code`` or holds it for someone (sales of untracked products are never refused)."""
+    return conn.execute("SELECT 1 FROM omni_tracked WHERE code=? UNION ALL SELECT 1 FROM omni_holds WHERE code=? LIMIT 1",
+                        (code, code)).fetchone() is not None
 
 
 def free_qty(conn: sqlite3.Connection, code: str) -> int:

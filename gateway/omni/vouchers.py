@@ -32,6 +32,7 @@ from gateway.idempotency import IdemKey
 from gateway.ledger import JournalEntry, Ledger, Txn
 from gateway.omni.config import OmniConfig
 from gateway.omni.hq import HqClient, HqRejected, HqUnavailable, entry_writer
+from gateway.omni.orders import iso, parse_time
 from gateway.pos.catalog import Product
 from gateway.pos.money import VAT_RATES_BP
 from gateway.pos.pricing import price_line
@@ -209,7 +210,7 @@ class VoucherService:
         """Conflict unless ``amount`` fits the local balance and the card's offline limit."""
         if v is None:
             raise Conflict(f"voucher {code} is unknown at this store and HQ is unreachable")
-        if v["expires_at"] and v["expires_at"] < datetime.now(UTC).isoformat():
+        if v["expires_at"] and v["expires_at"] < iso(datetime.now(UTC)):
             raise Conflict(f"voucher {code} expired at {v['expires_at']}")
         if amount > v["balance"]:
             raise Conflict(f"voucher {code} has only {v['balance']} cents left", balance=v["balance"])
@@ -277,9 +278,11 @@ class VoucherService:
         code, action = msg["code"], msg["action"]
         payload: dict[str, Any] = {"code": code, "state": "cancelled" if action == "cancel" else "active",
                                    "balance": 0 if action == "cancel" else int(msg.get("amount") or 0)}
-        for k in ("expires_at", "kind", "vat_id"):
+        for k in ("kind", "vat_id"):
             if msg.get(k) is not None:
                 payload[k] = msg[k]
+        if msg.get("expires_at"):
+            payload["expires_at"] = iso(parse_time(msg["expires_at"], "expires_at"))
         txn.append("voucher.synced", f"voucher:{code}", payload)
 
     async def reconcile(self) -> dict[str, int]:

@@ -12,6 +12,7 @@ from drivers.zvt.client import ZvtClient
 from drivers.zvt.simulator import ZvtSimulator
 from drivers.zvt.transport import TcpTransport
 from gateway.errors import Conflict, NotFound, Unavailable
+from gateway.idempotency import IdemKey
 from gateway.omni.inbound import OmniInbound
 from tests.gateway.omni.conftest import CHOC, GUM, PEN, Omni, build
 
@@ -102,8 +103,12 @@ async def test_offline_rule_refuse_and_voucher(tmp_path: Any) -> None:
 async def test_exchange_is_one_transaction(om: Omni) -> None:
     sale = await om.gw.sales.finish(cashier="c", lines=[{"code": PEN, "qty": 2}], payments=[{"method": "cash", "amount": 398}])
     commits = om.gw.ledger.commits
+    key = IdemKey.make("x-1", "till", "exchange", {})
     out = await om.omni.returns.exchange(sale["receipt_no"], [{"line": 1, "qty": 1}], [{"code": CHOC, "qty": 2}],
-                                         [{"method": "cash", "amount": 238}], cashier="c")
+                                         [{"method": "cash", "amount": 238}], cashier="c", idem=key)
+    again = await om.omni.returns.exchange(sale["receipt_no"], [{"line": 1, "qty": 1}], [{"code": CHOC, "qty": 2}],
+                                           [{"method": "cash", "amount": 238}], cashier="c", idem=key)
+    assert again == out  # a retried exchange is done once
     ret, new = out["receipts"]
     assert ret["totals"]["gross"] == -199 and new["totals"]["gross"] == 238 and out["difference"] == 39
     assert om.gw.ledger.commits == commits + 1  # both receipts in one transaction
