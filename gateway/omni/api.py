@@ -17,6 +17,7 @@ from gateway.api.pos import idem_key
 from gateway.api.registry import Api, int_param, json_response, read_json
 from gateway.auth import MANAGE, SELL
 from gateway.errors import BadRequest, NotFound
+from gateway.omni.hq import HqRejected, HqUnavailable
 from gateway.omni.reports import daily_sales, product_sales, products_csv, publish_daily, stock_value
 
 if TYPE_CHECKING:
@@ -335,12 +336,17 @@ async def find_customers(request: web.Request) -> web.StreamResponse:
     return json_response({"customers": omni(request).customers.lookup(card=q.get("card"), phone=q.get("phone"), email=q.get("email"))})
 
 
-@api.route("GET", "/api/v1/customers/{customer}", roles=SELL, summary="One customer", tag="customers", query=(_path("customer"),))
+@api.route("GET", "/api/v1/customers/{customer}", roles=SELL, summary="One customer: 360° view across channels", tag="customers", query=(_path("customer"),))
 async def get_customer(request: web.Request) -> web.StreamResponse:
-    """Record with loyalty."""
+    """360° view: record, loyalty, purchases here and (when HQ answers ``customer.history``) in every channel."""
     c = omni(request)
     cid = request.match_info["customer"]
-    return json_response({**c.customers.get(cid), "loyalty": c.loyalty.account(cid)})
+    view = {**c.customers.get(cid), "loyalty": c.loyalty.account(cid), "purchases_here": c.customers.purchases(cid)}
+    try:
+        view["purchases_all_channels"] = (await c.hq.request("customer.history", {"customer": cid})).get("purchases", [])
+    except (HqUnavailable, HqRejected):
+        view["purchases_all_channels"] = None  # offline: the local history above is what the store knows
+    return json_response(view)
 
 
 @api.route("PATCH", "/api/v1/customers/{customer}", roles=SELL, summary="Change personal data", tag="customers",

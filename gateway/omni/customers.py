@@ -109,6 +109,20 @@ class CustomerService:
 
         return await self.ledger.write(fn)
 
+    def purchases(self, cid: str, limit: int = 50) -> list[dict[str, Any]]:
+        """This store's receipts and pickups of a customer, newest first (the offline part of the 360° view)."""
+        rows = self.ledger.query(
+            "SELECT seq, ts, type, payload FROM journal WHERE type IN ('sale.finished', 'order.handed_over') "
+            "AND json_extract(payload, '$.customer') = ? ORDER BY seq DESC LIMIT ?", (cid, limit))
+        out = []
+        for seq, ts, type_, raw in rows:
+            p = json.loads(raw)
+            out.append({"seq": seq, "ts": ts, "channel": "click_collect" if type_ == "order.handed_over" else p.get("channel", "store"),
+                        "receipt_no": p.get("receipt_no"), "order_id": p.get("order_id"),
+                        "gross": p["totals"]["gross"] if "totals" in p else None,
+                        "items": [{"code": ln["code"], "qty_milli": ln["qty_milli"]} for ln in p["lines"] if not ln.get("voided")]})
+        return out
+
     def export(self, cid: str, conn: Any = None) -> dict[str, Any]:
         """Everything the store holds about a customer (Art. 15 DSGVO)."""
         c = conn or self.ledger.reader

@@ -15,6 +15,7 @@ Operations (request → reply):
 - ``voucher.balance`` ``{code}`` → ``{balance, state}``
 - ``loyalty.redeem`` ``{customer, points, ref}`` / ``loyalty.earn`` ``{customer, points, ref}`` → ``{balance}``
 - ``loyalty.balance`` ``{customer}`` → ``{balance}``
+- ``customer.history`` ``{customer}`` → ``{purchases: [...]}`` (every channel, for the 360° view)
 """
 
 from __future__ import annotations

@@ -42,6 +42,8 @@ class FakeHq:
             if body["order_id"] not in self.orders:
                 raise HqRejected("unknown order")
             return self.orders[body["order_id"]]
+        if op == "customer.history":
+            return {"purchases": [{"channel": "online", "order_id": "W-1", "gross": 1999}]}
         if op.startswith("voucher."):
             code = body["code"]
             if code not in self.vouchers:

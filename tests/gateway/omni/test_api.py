@@ -81,6 +81,12 @@ async def test_reservation_voucher_loyalty_and_dsgvo_over_http(olive: tuple[Live
     assert bal["balance"] == 881 and bal["online"] is False
     st, acc, _ = await live.call("GET", f"/api/v1/loyalty/{cid}")
     assert acc["pending_earned"] == 1
+    st, view, _ = await live.call("GET", f"/api/v1/customers/{cid}")
+    assert st == 200 and view["purchases_all_channels"] is None  # HQ offline: local history only
+    assert view["purchases_here"][0]["channel"] == "reserve_collect" and view["loyalty"]["balance"] == 1
+    om.hq.online = True
+    st, view, _ = await live.call("GET", f"/api/v1/customers/{cid}")
+    assert view["purchases_all_channels"] == [{"channel": "online", "order_id": "W-1", "gross": 1999}]
     st, _, _ = await live.call("GET", f"/api/v1/customers/{cid}/export", role="cashier")
     assert st == 403
     st, exp, _ = await live.call("GET", f"/api/v1/customers/{cid}/export", role="manager")
