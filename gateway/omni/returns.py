@@ -26,6 +26,7 @@ from gateway.ledger import Ledger, Txn
 from gateway.omni.config import OmniConfig
 from gateway.omni.hq import HqClient, HqRejected, HqUnavailable
 from gateway.omni.stock import Line, StockService, lines_json, parse_lines, product_unit
+from gateway.pos.money import div_round
 from gateway.pos.pricing import settle, totals
 from gateway.pos.sales import SaleService, return_totals
 
@@ -99,7 +100,7 @@ class ReturnService:
                 raise Conflict(f"only {bought - done.get(code, 0)} thousandths of {code} are left to return", code=code)
             unit_price = known["price"] if known else product.price  # type: ignore[union-attr]
             unit = product.unit if product else "piece"
-            amount = unit_price * q // 1000 if unit == "piece" else (unit_price * q + 500) // 1000
+            amount = div_round(unit_price * q, 1000)  # exact for pieces (q is a multiple of 1000), half-up for grams
             vat_id = (known or {}).get("vat_id") or (product.vat_id if product else 1)
             ln: dict[str, Any] = {"line": i, "code": code, "name": product.name if product else code, "vat_id": vat_id,
                                   "unit": unit, "unit_price": unit_price, "qty_milli": -q, "gross": -amount, "discount": 0,
