@@ -186,11 +186,11 @@ class ReturnService:
         for hook in sales.line_hooks:
             hook(priced, None)
         tot = totals(priced)
-        pays = sales._check_payments(payments)
+        pays = sales.check_payments(payments)
         recorded, change = settle(tot["gross"], pays, sales.payments.cash_names)
         ret_tot = return_totals(back)
         ref = idem.key if idem else f"exchange:{receipt_no}"
-        await sales._charge(recorded, ref)
+        await sales.charge(recorded, ref)
         try:
             details = await method.refund(-ret_tot["gross"], f"return:{receipt_no}", None)
         except GatewayError:

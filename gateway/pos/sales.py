@@ -183,6 +183,14 @@ class SaleService:
             await self.reverse(done, ref)
             raise
 
+    def check_payments(self, payments: Any) -> list[dict[str, Any]]:
+        """Validate tendered payments (methods known, amounts in range) for a receipt built elsewhere."""
+        return self._check_payments(payments)
+
+    async def charge(self, recorded: list[dict[str, Any]], ref: str) -> None:
+        """Charge the non-cash payments of a receipt built elsewhere; reverses them all if one fails."""
+        await self._charge(recorded, ref)
+
     async def reverse(self, recorded: list[dict[str, Any]], ref: str) -> None:
         """Refund charged non-cash payments of a sale that could not be committed."""
         for p in recorded:
@@ -200,9 +208,10 @@ class SaleService:
                      extra: dict[str, Any] | None = None, priced: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Finish a sale from a cart or from one-shot lines; returns the committed receipt.
 
-        ``priced`` are lines already priced by trusted code (a voucher sold at its face value) used
-        instead of ``lines``; never pass client input there. ``extra`` adds trusted fields to the receipt (``reservation_id``, ``customer``, ``channel``)
-        for the commit hooks; it never replaces a field the sale computes.
+        ``priced`` are lines already priced by trusted code (a voucher sold at its face value), used
+        instead of ``lines``; never pass client input there. ``extra`` adds trusted fields to the
+        receipt (``reservation_id``, ``customer``, ``channel``) for the commit hooks; it never
+        replaces a field the sale computes.
         """
         if idem is not None:
             async with self.idem.lock(idem):
