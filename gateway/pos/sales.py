@@ -30,7 +30,8 @@ AfterHook = Callable[[dict[str, Any]], Awaitable[None]]
 # Runs inside the committing transaction after a receipt entry was appended (``type``, receipt);
 # may append further entries (stock, vouchers, loyalty) or raise to roll the receipt back.
 CommitHook = Callable[[Txn, str, dict[str, Any]], None]
-# Adjusts freshly priced one-shot lines in place (promotions) before the totals are computed.
+# Adjusts freshly priced lines in place (promotions) before the totals are computed: one-shot
+# sales, and copies of cart lines in every cart view and at checkout.
 LineHook = Callable[[list[dict[str, Any]], Any], None]
 MAX_LINES = 500
 MAX_PAYMENTS = 20
@@ -229,7 +230,7 @@ class SaleService:
             state, _, data = load_cart(self.ledger.reader, cart_id)
             if state != "open":
                 raise Conflict(f"cart {cart_id} is {state}", state=state)
-            view = cart_view(cart_id, state, cashier, data)
+            view = cart_view(cart_id, state, cashier, data, self.line_hooks, self.ledger.reader)
             priced, tot = view["lines"], view["totals"]
             if not any(not ln.get("voided") for ln in priced):
                 raise BadRequest("the cart has no lines")

@@ -92,3 +92,15 @@ async def test_daily_report_per_channel(om: Omni) -> None:
     assert products_csv(rep["products"]).splitlines()[1] == f"{PEN};Kugelschreiber blau;Büro;1000;199"
     out = await publish_daily(om.gw.ledger, day)
     assert out == rep and om.gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='report.daily'") == 1
+
+
+async def test_cart_shows_and_checks_out_the_promotion(om: Omni) -> None:
+    await om.hq_push(OmniInbound(om.omni).apply_promotion, {**_promo("m", "multi_buy", 500, min_qty=3), "starts_at": "2020-01-01T00:00:00+00:00",
+                                                             "ends_at": "2099-01-01T00:00:00+00:00"})
+    cart = await om.gw.carts.open("c")
+    for _ in range(3):
+        cart = await om.gw.carts.add_line(cart["id"], PEN, 1)
+    assert cart["totals"]["gross"] == 500 and cart["totals"]["discount"] == 97
+    assert om.gw.carts.get(cart["id"])["totals"]["gross"] == 500
+    r = await om.gw.sales.finish(cashier="c", cart_id=cart["id"], payments=[{"method": "cash", "amount": 500}])
+    assert r["totals"]["gross"] == 500 and {ln["promotion"] for ln in r["lines"]} == {"m"}
