@@ -96,3 +96,37 @@ async def test_reservation_voucher_loyalty_and_dsgvo_over_http(olive: tuple[Live
     assert om.gw.ledger.verify().ok
     st, spec, _ = await live.call("GET", "/api/v1/openapi.json", role=None)
     assert "/api/v1/orders/pickup" in spec["paths"] and "/api/v1/customers/{customer}/erase" in spec["paths"]
+
+
+BAD_BODIES: list[object] = [
+    {}, [], "x", 7, None, {"lines": "x"}, {"lines": [{"code": 5}]}, {"lines": [{"code": PEN, "qty": 10**30}]},
+    {"lines": [{"code": PEN, "qty": -1}], "payments": [{"method": "voucher", "amount": 1, "ref": "X" * 65}]},
+    {"items": [{"code": PEN, "qty": 1.5}], "refund_method": 3}, {"kind": "single", "amount": True, "payments": {}},
+    {"points": "many"}, {"scope": "planet", "key": [], "channel": None, "qty_milli": -1}, {"code": {"a": 1}, "lines": [[]]},
+    {"name": "x" * 500}, {"day": "2026-13-45"}, {"transfer_id": "", "to_store": "store-1", "lines": [{"code": PEN, "qty": 1}]},
+    {"items": [{"line": "1"}], "lines": [{"code": PEN}], "payments": [{"method": "cash", "amount": 10**15}]},
+]
+
+
+async def test_malformed_input_never_gives_5xx(olive: tuple[LiveGateway, Omni]) -> None:
+    """Every omnichannel route answers malformed bodies and unknown ids with 4xx problems, never 5xx."""
+    import json as _json
+    import random
+
+    from gateway.omni.api import api as omni_api
+
+    live, om = olive
+    await om.receive(PEN, 2)
+    rnd = random.Random(8)
+    n = 0
+    for route in omni_api.routes:
+        path = route.path.replace("{receipt_no}", "1")
+        for name in ("order_id", "reservation_id", "transfer_id", "code", "customer"):
+            path = path.replace("{" + name + "}", rnd.choice(["X", "c_0123456789abcdef", "%20"]))
+        for body in BAD_BODIES if route.method in ("POST", "PUT", "PATCH") else [None]:
+            n += 1
+            data = None if body is None else _json.dumps(body)
+            st, doc, _ = await live.call(route.method, path + ("?day=2026-02-30&codes=,,," if route.method == "GET" else ""), role="admin",
+                                         data=data, headers={"Idempotency-Key": f"f{n}", "Content-Type": "application/json"})
+            assert st < 500, (route.method, path, body, doc)
+    assert n > 300
