@@ -46,6 +46,8 @@ class OmniComponent:
     name = "omni"
 
     def __init__(self, gw: Gateway, cfg: OmniConfig | None = None, hq: Responder | None = None) -> None:
+        if gw.opened:
+            raise RuntimeError("build the omni component before the ledger opens (it adds projections and migrations)")
         self.gw = gw
         self.cfg = cfg or gw.config.get(OmniConfig)
         self.hq = CallableHq(hq, self.cfg.hq_timeout_s)
