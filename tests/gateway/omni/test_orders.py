@@ -128,3 +128,15 @@ async def test_reservation_expires_across_a_restart(tmp_path: Path) -> None:
         assert gw2.ledger.verify().ok
     finally:
         await gw2.stop()
+
+
+async def test_hq_cancels_an_order_and_the_goods_are_free_again(om: Omni) -> None:
+    await om.receive(PEN, 3)
+    await om.receive(CHOC, 1)
+    inbound = OmniInbound(om.omni)
+    await om.hq_push(inbound.apply_order, ORDER)
+    await om.hq_push(inbound.apply_order, {**ORDER, "action": "cancel"})
+    assert om.omni.orders.order("W-1001")["state"] == "cancelled"
+    assert om.level(PEN)["reserved_milli"] == 0 and om.level(PEN)["atp"]["online"] == 3000
+    with pytest.raises(NotFound):
+        await om.omni.orders.hand_over("48151623")

@@ -144,3 +144,13 @@ async def test_silent_hq_counts_as_offline_after_the_timeout(tmp_path: object) -
         assert (await omni.vouchers.balance("G"))["offline_pending"] == 199
     finally:
         gw.ledger.close()
+
+
+async def test_voucher_cancelled_by_hq_is_refused_offline(om: Omni) -> None:
+    await _issue_at_hq(om, "GIFT8", 1000)
+    await om.hq_push(OmniInbound(om.omni).apply_voucher, {"code": "GIFT8", "action": "cancel"})
+    om.hq.online = False
+    with pytest.raises(Conflict):
+        await om.gw.sales.finish(cashier="c", lines=[{"code": PEN}], payments=[{"method": "voucher", "amount": 199, "ref": "GIFT8"}])
+    v = await om.omni.vouchers.balance("GIFT8")
+    assert v["state"] == "cancelled" and v["offline_left"] == 0
