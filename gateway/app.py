@@ -75,6 +75,7 @@ class Gateway:
         self.payments = PaymentRegistry()
         self.carts = CartService(self.ledger, self.catalog, config.pos)
         self.sales = SaleService(self.ledger, self.catalog, self.payments, self.idem, config.pos)
+        self.carts.line_hooks = self.sales.line_hooks  # one list: carts price like checkouts
         self.components: dict[str, Component] = {}
         self.failed: dict[str, str] = {}
         self.extra_apis: list[Api] = []

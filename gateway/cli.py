@@ -26,6 +26,7 @@ from gateway.errors import ConfigError, GatewayError
 # Modules with an ``add_parser(subparsers)``; a module that is not installed is skipped.
 PLUGINS: list[str] = [
     "gateway.devices.cli", "gateway.tools_cli", "gateway.hq.cli", "gateway.mirror.cli", "gateway.ops_cli", "gateway.fiscal.cli",
+    "gateway.omni.customers",
 ]
 
 log = logging.getLogger("storegw")
@@ -189,7 +190,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     setup_logging("INFO")
     config = demo_config(load_args_config(args) if args.config else Config({}, "<demo defaults>"))
     gw = Gateway(config, data_dir(args, Path.cwd() / "demo-data"), demo=True)
-    add_components(gw, args)
+    add_components(gw, args)  # before the ledger opens: components register projections and migrations
     token = prepare_demo(gw)
     host = args.host or "127.0.0.1"
 

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 # Modules declaring config sections (imported so the loader and config-doc know them).
 SECTION_MODULES: list[str] = [
     "gateway.devices.manager", "gateway.payments.card", "gateway.mqtt.config", "gateway.mirror.config",
-    "gateway.fiscal.service", "gateway.fiscal.closing",
+    "gateway.fiscal.service", "gateway.fiscal.closing", "gateway.omni.config",
 ]
 
 
@@ -34,6 +34,9 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     from gateway.devices import api as devices_api
     from gateway.devices import input_adapters, output_adapters  # register the device drivers
     from gateway.devices.manager import DeviceManager, DevicesConfig
+    from gateway.omni import api as omni_api
+    from gateway.omni.component import OmniComponent
+    from gateway.omni.config import OmniConfig
     from gateway.payments.card import ZvtConfig
     from gateway.payments.card import install as install_card
 
@@ -52,6 +55,8 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     tcfg = gw.config.get(TseConfig)
     if tcfg.enabled:
         install_fiscal(gw, tcfg)
+    if gw.config.get(OmniConfig).enabled:
+        gw.add_component(OmniComponent(gw), omni_api.api)
     add_mqtt(gw, getattr(args, "mqtt_url", None))
     add_hq(gw, getattr(args, "hq_url", None))
     from gateway.printing import CustomerDisplayFeed, ReceiptPrinting
@@ -75,7 +80,13 @@ def add_hq(gw: Gateway, demo_url: str | None = None) -> None:
     def apply_products(txn: Any, message: dict[str, Any]) -> None:
         Catalog.upsert(txn, [validate_product(p) for p in message["products"]])
 
-    handlers.register("product", apply_products)
+    omni = gw.components.get("omni")
+    if omni is not None:
+        from gateway.omni.inbound import register_inbound
+
+        register_inbound(handlers, omni)  # type: ignore[arg-type]
+    else:
+        handlers.register("product", apply_products)
     prices = PriceSchedule(gw.ledger)
     prices.register(handlers)
     gw.add_component(prices)

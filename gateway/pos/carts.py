@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gateway.config import PosConfig
@@ -52,9 +53,14 @@ def load_cart(conn: Any, cart_id: str) -> tuple[str, str, dict[str, Any]]:
     return row[0], row[1], json.loads(row[2])
 
 
-def cart_view(cart_id: str, state: str, cashier: str, data: dict[str, Any]) -> dict[str, Any]:
-    """API form of a cart with live totals."""
+def cart_view(cart_id: str, state: str, cashier: str, data: dict[str, Any],
+              line_hooks: Sequence[Callable[[list[dict[str, Any]], Any], None]] = (), conn: Any = None) -> dict[str, Any]:
+    """API form of a cart with live totals; ``line_hooks`` (promotions) adjust copies of the lines first."""
     lines = data["lines"]
+    if line_hooks:
+        lines = [dict(ln) for ln in lines]
+        for hook in line_hooks:
+            hook(lines, conn)
     disc = data.get("discount") or {}
     live_amount = sum(ln["amount"] for ln in lines if not ln.get("voided"))
     cart_discount = 0
@@ -72,10 +78,12 @@ class CartService:
         self.ledger = ledger
         self.catalog = catalog
         self.cfg = cfg
+        # Shared with SaleService.line_hooks by the app, so a cart shows what its checkout charges.
+        self.line_hooks: list[Callable[[list[dict[str, Any]], Any], None]] = []
 
     def get(self, cart_id: str) -> dict[str, Any]:
         """Current state of a cart."""
-        return cart_view(cart_id, *load_cart(self.ledger.reader, cart_id))
+        return cart_view(cart_id, *load_cart(self.ledger.reader, cart_id), self.line_hooks, self.ledger.reader)
 
     def list(self, state: str | None = None) -> list[dict[str, Any]]:
         """Carts (without lines) in a state, newest first."""
@@ -93,7 +101,7 @@ class CartService:
 
         def fn(txn: Txn) -> dict[str, Any]:
             txn.append("cart.opened", f"cart:{cart_id}", {"cart_id": cart_id, "cashier": cashier})
-            return cart_view(cart_id, *load_cart(txn.conn, cart_id))
+            return cart_view(cart_id, *load_cart(txn.conn, cart_id), self.line_hooks, txn.conn)
 
         return await self.ledger.write(fn)
 
@@ -104,7 +112,7 @@ class CartService:
                 raise Conflict(f"cart {cart_id} is {state}", state=state)
             for type_, payload in build(txn, data):
                 txn.append(type_, f"cart:{cart_id}", {"cart_id": cart_id, **payload})
-            return cart_view(cart_id, *load_cart(txn.conn, cart_id))
+            return cart_view(cart_id, *load_cart(txn.conn, cart_id), self.line_hooks, txn.conn)
 
         return await self.ledger.write(fn)
 

@@ -109,11 +109,12 @@ class StockProjection:
             return
         if e.type == "sale.finished":
             for ln in p["lines"]:
-                if not ln.get("voided"):
+                if not ln.get("voided") and not ln.get("voucher"):  # a voucher sold is not goods
                     self.change(conn, ln["code"], -ln["qty_milli"])
         elif e.type in ("sale.voided", "sale.returned"):
             for ln in p["lines"]:
-                self.change(conn, ln["code"], abs(ln["qty_milli"]))
+                if not ln.get("voucher"):
+                    self.change(conn, ln["code"], abs(ln["qty_milli"]))
         elif e.type == "stock.adjusted":
             self.change(conn, p["code"], p["delta_milli"])
 
@@ -188,7 +189,7 @@ class ReceiptsProjection:
         )
         if e.type == "sale.voided":
             conn.execute("UPDATE receipts SET voided_by=? WHERE receipt_no=?", (no, p["original"]))
-        elif e.type == "sale.returned":
+        elif e.type == "sale.returned" and p.get("original") is not None:
             for ln in p["lines"]:
                 conn.execute(
                     "INSERT INTO returned_qty(receipt_no, line, qty_milli) VALUES (?,?,?) "

@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 SignHook = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any] | None]]
 AfterHook = Callable[[dict[str, Any]], Awaitable[None]]
+# Runs inside the committing transaction after a receipt entry was appended (``type``, receipt);
+# may append further entries (stock, vouchers, loyalty) or raise to roll the receipt back.
+CommitHook = Callable[[Txn, str, dict[str, Any]], None]
+# Adjusts freshly priced lines in place (promotions) before the totals are computed: one-shot
+# sales, and copies of cart lines in every cart view and at checkout.
+LineHook = Callable[[list[dict[str, Any]], Any], None]
 MAX_LINES = 500
 MAX_PAYMENTS = 20
 
@@ -59,6 +65,8 @@ class SaleService:
         self.cfg = cfg
         self.sign_hooks: list[SignHook] = []
         self.after_hooks: list[AfterHook] = []
+        self.commit_hooks: list[CommitHook] = []
+        self.line_hooks: list[LineHook] = []
 
     # ------------------------------------------------------------------ helpers
 
@@ -80,7 +88,14 @@ class SaleService:
                 raise BadRequest(f"payments[{i}].amount must be an integer number of cents", field="payments")
             if not 0 < amount <= self.cfg.max_amount_cents:
                 raise BadRequest(f"payments[{i}].amount must be 1..{self.cfg.max_amount_cents} cents", field="payments")
-            out.append({"method": method, "amount": amount})
+            rec: dict[str, Any] = {"method": method, "amount": amount}
+            ref = p.get("ref")
+            if ref is not None:
+                # A method-specific reference the method needs to charge (e.g. a voucher code).
+                if not isinstance(ref, str) or not 0 < len(ref) <= 64 or not ref.isprintable():
+                    raise BadRequest(f"payments[{i}].ref must be 1..64 printable characters", field="payments")
+                rec["ref"] = ref
+            out.append(rec)
         if sum(p["amount"] for p in out) > self.cfg.max_amount_cents:
             raise BadRequest("payments exceed the largest allowed amount", field="payments")
         return out
@@ -123,24 +138,44 @@ class SaleService:
 
     async def _commit(self, type_: str, draft: dict[str, Any], idem: IdemKey | None,
                       check: Callable[[Txn], None] | None = None) -> dict[str, Any]:
-        def fn(txn: Txn) -> dict[str, Any]:
+        return (await self.commit_receipts([(type_, draft)], idem, check))[0]
+
+    async def commit_receipts(self, drafts: list[tuple[str, dict[str, Any]]], idem: IdemKey | None,
+                              check: Callable[[Txn], None] | None = None) -> list[dict[str, Any]]:
+        """Commit signed receipt drafts in ONE transaction (an exchange is a return plus a sale).
+
+        Each draft gets the next receipt number; the commit hooks run after each entry. The
+        idempotency record holds the single receipt, or ``{"receipts": [...]}`` for several.
+        """
+
+        def fn(txn: Txn) -> list[dict[str, Any]]:
             if idem is not None:
                 prior = self.idem.lookup(idem, txn.conn)
                 if prior is not None:
-                    return prior[1]
+                    return list(prior[1]["receipts"]) if len(drafts) > 1 else [prior[1]]
             if check is not None:
                 check(txn)
-            receipt = dict(draft, receipt_no=_next_receipt_no(txn))
-            entry = txn.append(type_, f"receipt:{receipt['receipt_no']}", receipt)
-            receipt["seq"] = entry.seq
-            receipt["ts"] = entry.ts
+            out = []
+            for type_, draft in drafts:
+                receipt = dict(draft, receipt_no=_next_receipt_no(txn))
+                entry = txn.append(type_, f"receipt:{receipt['receipt_no']}", receipt)
+                receipt["seq"] = entry.seq
+                receipt["ts"] = entry.ts
+                for hook in self.commit_hooks:
+                    hook(txn, type_, receipt)
+                out.append(receipt)
             if idem is not None:
-                self.idem.record(txn, idem, 201, receipt, entry.seq)
-            return receipt
+                self.idem.record(txn, idem, 201, out[0] if len(out) == 1 else {"receipts": out}, out[-1]["seq"])
+            return out
 
-        receipt = await self.ledger.write(fn)
-        await self._after(receipt)
-        return receipt
+        receipts = await self.ledger.write(fn)
+        for receipt in receipts:
+            await self._after(receipt)
+        return receipts
+
+    async def sign(self, kind: str, draft: dict[str, Any]) -> None:
+        """Let the fiscal hooks sign a draft (for receipts built outside this service)."""
+        await self._sign(kind, draft)
 
     async def _charge(self, recorded: list[dict[str, Any]], ref: str) -> None:
         done: list[dict[str, Any]] = []
@@ -148,44 +183,73 @@ class SaleService:
             for p in recorded:
                 method = self.payments.get(p["method"])
                 if not method.is_cash:
-                    details = await method.charge(p["amount"], ref)
+                    charge_payment = getattr(method, "charge_payment", None)
+                    # Methods that need the payment's own fields (a voucher code) take the record.
+                    details = await (charge_payment(p, ref) if charge_payment else method.charge(p["amount"], ref))
                     if details:
                         p["details"] = details
                     done.append(p)
         except GatewayError:
-            for p in done:
-                try:
-                    await self.payments.get(p["method"]).refund(p["amount"], ref, p)
-                except Exception:
-                    log.exception("could not reverse payment %s after a failed sale %s", p, ref)
+            await self.reverse(done, ref)
             raise
+
+    def check_payments(self, payments: Any) -> list[dict[str, Any]]:
+        """Validate tendered payments (methods known, amounts in range) for a receipt built elsewhere."""
+        return self._check_payments(payments)
+
+    async def charge(self, recorded: list[dict[str, Any]], ref: str) -> None:
+        """Charge the non-cash payments of a receipt built elsewhere; reverses them all if one fails."""
+        await self._charge(recorded, ref)
+
+    async def reverse(self, recorded: list[dict[str, Any]], ref: str) -> None:
+        """Refund charged non-cash payments of a sale that could not be committed."""
+        for p in recorded:
+            if self.payments.get(p["method"]).is_cash:
+                continue
+            try:
+                await self.payments.get(p["method"]).refund(p["amount"], ref, p)
+            except Exception:
+                log.exception("could not reverse payment %s after a failed sale %s", p, ref)
 
     # ------------------------------------------------------------------ sales
 
     async def finish(self, *, cashier: str, payments: Any, cart_id: str | None = None, lines: Any = None,
-                     idem: IdemKey | None = None, training: bool | None = None) -> dict[str, Any]:
-        """Finish a sale from a cart or from one-shot lines; returns the committed receipt."""
+                     idem: IdemKey | None = None, training: bool | None = None,
+                     extra: dict[str, Any] | None = None, priced: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Finish a sale from a cart or from one-shot lines; returns the committed receipt.
+
+        ``priced`` are lines already priced by trusted code (a voucher sold at its face value), used
+        instead of ``lines``; never pass client input there. ``extra`` adds trusted fields to the
+        receipt (``reservation_id``, ``customer``, ``channel``) for the commit hooks; it never
+        replaces a field the sale computes.
+        """
         if idem is not None:
             async with self.idem.lock(idem):
                 prior = self.idem.lookup(idem)
                 if prior is not None:
                     return prior[1]
-                return await self._finish(cashier, payments, cart_id, lines, idem, training)
-        return await self._finish(cashier, payments, cart_id, lines, idem, training)
+                return await self._finish(cashier, payments, cart_id, lines, idem, training, extra, priced)
+        return await self._finish(cashier, payments, cart_id, lines, idem, training, extra, priced)
 
     async def _finish(self, cashier: str, payments: Any, cart_id: str | None, lines: Any,
-                      idem: IdemKey | None, training: bool | None) -> dict[str, Any]:
+                      idem: IdemKey | None, training: bool | None, extra: dict[str, Any] | None = None,
+                      priced_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         pays = self._check_payments(payments)
         if cart_id is not None:
             state, _, data = load_cart(self.ledger.reader, cart_id)
             if state != "open":
                 raise Conflict(f"cart {cart_id} is {state}", state=state)
-            view = cart_view(cart_id, state, cashier, data)
+            view = cart_view(cart_id, state, cashier, data, self.line_hooks, self.ledger.reader)
             priced, tot = view["lines"], view["totals"]
             if not any(not ln.get("voided") for ln in priced):
                 raise BadRequest("the cart has no lines")
+        elif priced_in is not None:
+            priced = priced_in
+            tot = totals(priced)
         else:
             priced = self.price_lines(lines)
+            for line_hook in self.line_hooks:
+                line_hook(priced, None)
             tot = totals(priced)
         if tot["gross"] > self.cfg.max_amount_cents:
             raise BadRequest("the sale total exceeds the largest allowed amount")
@@ -201,6 +265,8 @@ class SaleService:
         }
         if cart_id:
             draft["cart_id"] = cart_id
+        for k, v in (extra or {}).items():
+            draft.setdefault(k, v)
         ref = idem.key if idem else (cart_id or "")
         await self._charge(recorded, ref)
         await self._sign("sale", draft)
@@ -211,7 +277,11 @@ class SaleService:
                 if st != "open":
                     raise Conflict(f"cart {cart_id} is {st}", state=st)
 
-        return await self._commit("sale.finished", draft, idem, check)
+        try:
+            return await self._commit("sale.finished", draft, idem, check)
+        except GatewayError:
+            await self.reverse(recorded, ref)
+            raise
 
     def receipt(self, receipt_no: int) -> dict[str, Any]:
         """A committed receipt by number."""
@@ -268,13 +338,17 @@ class SaleService:
                 return await self._return(receipt_no, items, cashier, refund_method, idem)
         return await self._return(receipt_no, items, cashier, refund_method, idem)
 
-    async def _return(self, receipt_no: int, items: Any, cashier: str, refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
-        type_, orig, voided_by = _receipt_entry(self.ledger.reader, receipt_no)
+    def return_lines(self, conn: Any, receipt_no: int, items: Any) -> tuple[dict[str, Any], Callable[[Any], list[dict[str, Any]]]]:
+        """Check a return of ``items`` of a sale; ``(original receipt, build(conn) -> negative lines)``.
+
+        ``build`` re-reads the quantities already returned, so run it again inside the committing
+        transaction to detect a concurrent return.
+        """
+        type_, orig, voided_by = _receipt_entry(conn, receipt_no)
         if type_ != "sale.finished" or voided_by:
             raise Conflict(f"receipt {receipt_no} is not an open sale")
         if not isinstance(items, list) or not items:
             raise BadRequest("items must be a non-empty list", field="items")
-        method = self.payments.get(refund_method)
         by_no = {ln["line"]: ln for ln in orig["lines"] if not ln.get("voided")}
         wanted: dict[int, int] = {}
         for i, it in enumerate(items):
@@ -314,6 +388,11 @@ class SaleService:
                     out[-1]["qty"] = -(q // 1000)
             return out
 
+        return orig, build
+
+    async def _return(self, receipt_no: int, items: Any, cashier: str, refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
+        orig, build = self.return_lines(self.ledger.reader, receipt_no, items)
+        method = self.payments.get(refund_method)
         lines = build(self.ledger.reader)
         refund_total = -sum(ln["total"] for ln in lines)
         details = await method.refund(refund_total, f"return:{receipt_no}", None)
@@ -386,6 +465,7 @@ def _negate_totals(t: dict[str, Any]) -> dict[str, Any]:
 
 
 def _totals_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals of return lines (negative ``total`` per line), per VAT id."""
     by_vat: dict[int, int] = {}
     for ln in lines:
         by_vat[ln["vat_id"]] = by_vat.get(ln["vat_id"], 0) + ln["total"]
@@ -393,3 +473,6 @@ def _totals_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
     return {"gross": sum(s.gross for s in splits), "net": sum(s.net for s in splits), "vat": sum(s.vat for s in splits),
             "discount": 0, "by_vat": [s.to_dict() for s in splits]}
 
+
+
+return_totals = _totals_of
