@@ -89,13 +89,13 @@ async def relay_rate(url: str, ledger: Ledger, n: int, window: int) -> float:
     return n / dt
 
 
-async def main() -> None:
+async def amain() -> None:
     """Run all three measurements and print the table."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("n", type=int, nargs="?", default=50_000)
     ap.add_argument("--window", type=int, default=256)
     ap.add_argument("--sync-always", action="store_true", help="server fsyncs before every ack")
-    args = ap.parse_args()
+    args = ap.parse_args(sys.argv[1:] if __name__ == "__main__" else [])
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "nats", sync_always=args.sync_always)
         server.start()
@@ -120,5 +120,10 @@ async def main() -> None:
     print(f"{'ratio relay / raw windowed':<40} {relay / windowed:>10.2f}x")
 
 
+def main() -> None:
+    """Entry point for ``python -m bench`` and direct runs."""
+    asyncio.run(amain())
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

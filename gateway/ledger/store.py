@@ -12,6 +12,7 @@ the writer).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -19,6 +20,7 @@ import os
 import sqlite3
 import threading
 import time
+import typing
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -39,6 +41,8 @@ from gateway.ledger.journal import (
 )
 
 log = logging.getLogger(__name__)
+
+MAX_GROUP = 64  # writes committed together at most (bounds the latency of the first one)
 
 R = TypeVar("R")
 
@@ -155,6 +159,10 @@ class Ledger:
         self._last_seq = 0
         self._last_hash = GENESIS_HASH
         self._lock = threading.Lock()
+        self._qlock = threading.Lock()
+        self._pending: collections.deque[tuple[Callable[[Txn], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]] = (
+            collections.deque())
+        self._draining = False
         self.last_verification: dict[str, Any] | None = None
         self.commits = 0
         self.opened_at = 0.0
@@ -278,14 +286,69 @@ class Ledger:
             return result, txn.entries
 
     async def write(self, fn: Callable[[Txn], R]) -> R:
-        """Run ``fn`` in one transaction on the writer thread; durable when this returns."""
+        """Run ``fn`` in its own savepoint of a group commit on the writer thread; durable when this returns.
+
+        Writes that arrive while the writer is busy are committed together (group commit): each
+        runs in a SAVEPOINT, so one that raises is rolled back alone and only its caller gets the
+        error, and one fsync makes the whole group durable. A caller is answered only after the
+        COMMIT of its group.
+        """
         if self._executor is None:
             raise LedgerError("ledger is not open")
         loop = asyncio.get_running_loop()
-        result, entries = await loop.run_in_executor(self._executor, self._run, fn)
+        fut: asyncio.Future[tuple[Any, list[JournalEntry]]] = loop.create_future()
+        with self._qlock:
+            self._pending.append((fn, fut, loop))
+            start = not self._draining
+            self._draining = True
+        if start:
+            self._executor.submit(self._drain)
+        result, entries = await fut
         if entries:
             self._announce(entries)
-        return result
+        return typing.cast(R, result)
+
+    def _drain(self) -> None:
+        while True:
+            with self._qlock:
+                if not self._pending:
+                    self._draining = False
+                    return
+                batch = [self._pending.popleft() for _ in range(min(len(self._pending), MAX_GROUP))]
+            self._run_group(batch)
+
+    def _run_group(self, batch: list[tuple[Callable[[Txn], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
+        conn = self._wconn
+        outcomes: list[tuple[asyncio.Future[Any], asyncio.AbstractEventLoop, Any, BaseException | None]] = []
+        with self._lock:
+            start = (self._last_seq, self._last_hash)
+            try:
+                if conn is None:
+                    raise LedgerError("ledger is not open")
+                conn.execute("BEGIN IMMEDIATE")
+                for fn, fut, loop in batch:
+                    saved = (self._last_seq, self._last_hash)
+                    conn.execute("SAVEPOINT w")
+                    txn = Txn(self, conn)
+                    try:
+                        result = fn(txn)
+                        conn.execute("RELEASE w")
+                        outcomes.append((fut, loop, (result, txn.entries), None))
+                    except Exception as err:
+                        conn.execute("ROLLBACK TO w")
+                        conn.execute("RELEASE w")
+                        self._last_seq, self._last_hash = saved
+                        outcomes.append((fut, loop, None, err))
+                conn.execute("COMMIT")
+                self.commits += 1
+            except BaseException as err:
+                self._last_seq, self._last_hash = start
+                if conn is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                outcomes = [(fut, loop, None, err) for _fn, fut, loop in batch]
+        for fut, loop, value, exc in outcomes:
+            loop.call_soon_threadsafe(_settle, fut, value, exc)
 
     def write_sync(self, fn: Callable[[Txn], R]) -> R:
         """Blocking variant for the CLI and set-up code; announces entries to listeners too."""
@@ -404,6 +467,15 @@ class Ledger:
             "last_verification": self.last_verification,
             "schema": dict(self.query("SELECT component, version FROM schema_versions ORDER BY component")),
         }
+
+
+def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the caller was cancelled; the write itself stands
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(value)
 
 
 def _file_size(p: Path) -> int:

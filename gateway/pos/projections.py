@@ -41,7 +41,7 @@ class CartsProjection:
             data: dict[str, Any] = {"lines": [], "discount": None, "next_line": 1}
             conn.execute(
                 "INSERT INTO carts(id, state, cashier, data, created, updated, updated_seq) VALUES (?,?,?,?,?,?,?)",
-                (p["cart_id"], "open", p.get("cashier", ""), json.dumps(data), e.ts, e.ts, e.seq),
+                (p["cart_id"], "open", p.get("cashier", ""), json.dumps(data, sort_keys=True), e.ts, e.ts, e.seq),
             )
             return
         if not e.type.startswith("cart.") and not (e.type == "sale.finished" and p.get("cart_id")):
@@ -76,7 +76,7 @@ class CartsProjection:
             data["receipt_no"] = p["receipt_no"]
         conn.execute(
             "UPDATE carts SET state=?, data=?, updated=?, updated_seq=? WHERE id=?",
-            (state, json.dumps(data), e.ts, e.seq, p["cart_id"]),
+            (state, json.dumps(data, sort_keys=True), e.ts, e.seq, p["cart_id"]),
         )
 
 

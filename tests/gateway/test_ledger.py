@@ -154,3 +154,23 @@ def test_cursor_is_not_a_journal_event(tmp_path: Path) -> None:
     led.set_cursor_sync("hq.relay", 7)
     assert led.get_cursor("hq.relay") == 7
     assert led.last_seq == 0
+
+
+async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
+    """Writes committed together: the one that raises is rolled back alone, the others stand."""
+    led = make(tmp_path)
+
+    def ok(i: int) -> Any:
+        return lambda t: t.append("t.ok", "a", {"i": i}).seq
+
+    def bad(t: Any) -> None:
+        t.append("t.bad", "a", {})
+        raise ValueError("refused")
+
+    results = await asyncio.wait_for(asyncio.gather(led.write(ok(1)), led.write(bad),
+                                                    led.write(ok(2)), return_exceptions=True), 10)
+    assert isinstance(results[1], ValueError)
+    assert [e.type for e in led.entries_since(0)] == ["t.ok", "t.ok"]
+    assert results[0] == 1 and results[2] == 2
+    assert led.verify().ok
+    assert led.commits <= 2  # the three writes shared at most two commits
