@@ -10,7 +10,7 @@ from aiohttp import web
 from gateway.api.keys import client_name, gw
 from gateway.api.registry import Api, int_param, json_response, read_json
 from gateway.auth import MANAGE, SELL
-from gateway.errors import BadRequest
+from gateway.errors import BadRequest, GatewayError
 
 from .closing import close_day, dsfinvk_zip, list_closings
 from .document import receipt_document, receipt_json, receipt_text
@@ -49,6 +49,13 @@ async def post_day_close(request: web.Request) -> web.StreamResponse:
     result = await close_day(g.ledger, g.config, g.data_dir, tse=tse, client_id=svc.client_id if svc else "",
                              cashier=client_name(request), counted_cash=body.get("counted_cash"),
                              known_tse=svc.tse_master() if svc else None)
+    card = g.components.get("card")
+    if card is not None and getattr(getattr(card, "cfg", None), "end_of_day_on_close", False):
+        # The terminal's end-of-day after the Z report: its failure is reported, the closing stands.
+        try:
+            result["terminal_end_of_day"] = await card.end_of_day()  # type: ignore[attr-defined]
+        except GatewayError as err:
+            result["terminal_end_of_day"] = {"approved": False, "error": err.detail}
     return json_response(result, 201)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.tse import Tse
+from gateway.errors import BadRequest
 
 
 def _open_tse(gw: Any) -> Tse | None:
@@ -70,9 +71,17 @@ def cmd_day(args: argparse.Namespace) -> int:
     return _with_gateway(args, run)
 
 
+def _resolve_out(args: argparse.Namespace) -> None:
+    args.out = getattr(args, "out_opt", None) or args.out
+    if not args.out:
+        raise BadRequest("give the output path (positional or --out)")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """dsfinvk / datev / tse."""
     from .closing import export_datev, export_dsfinvk, month_range
+
+    _resolve_out(args)
 
     def run(gw: Any) -> int:
         if args.export_cmd == "dsfinvk":
@@ -110,6 +119,9 @@ def cmd_archive(args: argparse.Namespace) -> int:
     """verify / export."""
     from .archive import export_archive, verify_bundle, verify_ledger
 
+    if args.archive_cmd == "export":
+        _resolve_out(args)
+
     if args.archive_cmd == "verify" and args.bundle:
         result = verify_bundle(Path(args.bundle))
         print(json.dumps(result, indent=2))
@@ -142,20 +154,26 @@ def add_parser(sub: Any) -> None:
     close.add_argument("--counted-cash", type=int, metavar="CENTS", help="cash counted in the drawer (Kassensturz)")
     dsub.add_parser("closings", help="list the day closings")
     d.set_defaults(func=cmd_day)
+    cd = sub.add_parser("close-day", help="close the business day (same as `day close`)")
+    cd.add_argument("--counted-cash", type=int, metavar="CENTS", help="cash counted in the drawer (Kassensturz)")
+    cd.set_defaults(func=cmd_day, day_cmd="close")
 
     e = sub.add_parser("export", help="fiscal exports (DSFinV-K, DATEV, TSE)")
     esub = e.add_subparsers(dest="export_cmd", required=True)
     ds = esub.add_parser("dsfinvk", help="DSFinV-K export of the closed days in a date range")
     ds.add_argument("--from", dest="day_from", required=True, metavar="DATE")
     ds.add_argument("--to", dest="day_to", required=True, metavar="DATE")
-    ds.add_argument("out", metavar="OUT_DIR")
+    ds.add_argument("out", nargs="?", metavar="OUT_DIR")
+    ds.add_argument("--out", dest="out_opt", metavar="PATH", help="output directory (same as OUT_DIR)")
     dv = esub.add_parser("datev", help="DATEV EXTF Buchungsstapel of the closed days")
     dv.add_argument("--month", metavar="YYYY-MM")
     dv.add_argument("--from", dest="day_from", metavar="DATE")
     dv.add_argument("--to", dest="day_to", metavar="DATE")
-    dv.add_argument("out", metavar="OUT_FILE")
+    dv.add_argument("out", nargs="?", metavar="OUT_FILE")
+    dv.add_argument("--out", dest="out_opt", metavar="FILE", help="output file (same as OUT_FILE)")
     ts = esub.add_parser("tse", help="TAR export of the TSE's log messages")
-    ts.add_argument("out", metavar="OUT.tar")
+    ts.add_argument("out", nargs="?", metavar="OUT.tar")
+    ts.add_argument("--out", dest="out_opt", metavar="FILE", help="output file (same as OUT.tar)")
     e.set_defaults(func=cmd_export)
 
     a = sub.add_parser("archive", help="GoBD archive: verify the journal and TSE signatures, export the bundle")
@@ -163,5 +181,6 @@ def add_parser(sub: Any) -> None:
     v = asub.add_parser("verify", help="verify the hash chain and every TSE signature (or a bundle with --bundle)")
     v.add_argument("--bundle", metavar="DIR", help="verify an exported bundle instead of the ledger")
     x = asub.add_parser("export", help="write the retention bundle")
-    x.add_argument("out", metavar="OUT_DIR")
+    x.add_argument("out", nargs="?", metavar="OUT_DIR")
+    x.add_argument("--out", dest="out_opt", metavar="DIR", help="output directory (same as OUT_DIR)")
     a.set_defaults(func=cmd_archive)

@@ -73,6 +73,7 @@ class ZvtConfig:
     password_file: str = opt("", "File holding the 6-digit ZVT password; empty = 000000.")
     t3_s: int = opt(5, "Seconds to wait for the terminal's acknowledgement (T3).", min=1, max=60)
     t4_s: int = opt(180, "Seconds the terminal may take to finish a payment (T4).", min=10, max=900)
+    end_of_day_on_close: bool = opt(True, "Run the terminal's end-of-day (Kassenschnitt) when the day is closed.")
     orphan_reverse_after_s: int = opt(900, "Reverse an approved card payment no sale used after this many seconds.",
                                       min=60, max=86400)
 
@@ -277,6 +278,24 @@ class CardMethod:
                     self.stats["reversed"] += 1
                     n += 1
         return n
+
+    async def end_of_day(self) -> dict[str, Any]:
+        """The terminal's end-of-day (06 50): journaled as ``payment.end_of_day`` with its totals."""
+        async with self._lock:
+            client = self._client()
+            try:
+                await client.register()
+                result = await client.end_of_day()
+            except (ZvtError, OSError) as err:
+                self.last_error = f"{type(err).__name__}: {err}"
+                raise Unavailable(f"card terminal end-of-day failed: {err}") from err
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        payload = {"approved": result.approved, "result_code": result.result_code, "result_text": result.result_text,
+                   "total_cents": result.total_cents, "receipt_lines": result.receipt_lines[:200]}
+        await self.ledger.write(lambda txn: txn.append("payment.end_of_day", "payment:terminal", payload))
+        return payload
 
     # ------------------------------------------------------------------ Component
 

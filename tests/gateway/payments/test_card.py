@@ -198,3 +198,31 @@ def test_gateway_sigkill_during_approved_payment_charges_once(tmp_path: Path) ->
     assert verify.returncode == 0
     sales = subprocess.run([*base, "ledger", "stats"], capture_output=True, text=True, timeout=60)
     assert json.loads(sales.stdout)["by_type"]["sale.finished"] == 1
+
+
+async def test_day_close_runs_the_terminal_end_of_day(tmp_path: Path) -> None:
+    """Closing the day through the API journals the Z report and the terminal's end-of-day totals."""
+    import argparse
+
+    import aiohttp
+
+    from gateway.components import add_components, demo_config, prepare_demo
+    from gateway.mqtt.config import MqttConfig
+
+    gw = Gateway(demo_config(Config({}).with_section(MqttConfig(url=""))), tmp_path / "d", demo=True)
+    add_components(gw, argparse.Namespace())
+    token = prepare_demo(gw)
+    load_products(gw)
+    await gw.start("127.0.0.1", 0)
+    try:
+        await asyncio.wait_for(gw.sales.finish(cashier="c", lines=LINES, payments=[{"method": "card", "amount": 398}]), 30)
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
+            async with s.post(f"http://127.0.0.1:{gw.http_port}/api/v1/day/close", json={"counted_cash": 0}) as resp:
+                body = await resp.json()
+                assert resp.status == 201, body
+        eod = body["terminal_end_of_day"]
+        assert eod["approved"] is True and eod["total_cents"] == 398
+        assert gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='payment.end_of_day'") == 1
+        assert gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='day.closed'") == 1
+    finally:
+        await gw.stop()
