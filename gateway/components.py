@@ -94,9 +94,26 @@ def add_hq(gw: Gateway, demo_url: str | None = None) -> None:
     if gw.demo and demo_url:
         cfg = dataclasses.replace(cfg, enabled=True, urls=[demo_url])
     if cfg.enabled and cfg.urls:
-        gw.add_component(HqLink(cfg, gw.config.store, gw.ledger, gw.bus, handlers))
+        link = HqLink(cfg, gw.config.store, gw.ledger, gw.bus, handlers)
+        gw.add_component(link)
+        if omni is not None:
+            bind_omni_to_hq(omni, link)
     else:
         log.info("HQ link off ([hq] enabled/urls not set): the journal is kept and mirrored once HQ is configured")
+
+
+def bind_omni_to_hq(omni: Any, link: Any) -> None:
+    """Voucher, loyalty and online-order look-ups go to HQ over NATS request/reply."""
+    from gateway.hq.rpc import RpcRefused
+    from gateway.omni.hq import HqRejected
+
+    async def responder(op: str, body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return dict(await link.request(op, body))
+        except RpcRefused as err:
+            raise HqRejected(str(err)) from None
+
+    omni.bind_hq(responder)
 
 
 def add_mqtt(gw: Gateway, demo_url: str | None = None) -> None:

@@ -130,6 +130,12 @@ async def _dead_letters(js: JetStreamContext, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _rpc(js: JetStreamContext, args: argparse.Namespace) -> int:
+    from gateway.hq.rpc import run_forever
+
+    return await run_forever(js._nc, Path(args.state))
+
+
 def add_parser(subparsers: Any) -> None:
     """Register ``hq`` and its sub-commands on the top-level ``storegw`` sub-parser set."""
     hq = subparsers.add_parser("hq", help="HQ-side tools for the store link (NATS JetStream)")
@@ -168,3 +174,6 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="JSON output")
 
     command("dead-letters", "HQ messages that stores could not apply (from their hq.rejected events)", _dead_letters)
+
+    p = command("rpc", "answer the stores' voucher, loyalty and order requests (reference HQ, state in a file)", _rpc)
+    p.add_argument("--state", default="hq-state.json", help="JSON state file of vouchers, loyalty and orders")

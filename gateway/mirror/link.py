@@ -355,6 +355,12 @@ class HqLink:
         if self.bus is not None:
             self.bus.publish("hq.status", snap)
 
+    async def request(self, op: str, body: dict[str, Any], wait_s: float = 3.0) -> dict[str, Any]:
+        """Request/reply to HQ on ``hqrpc.{store}.{op}`` (see ``gateway.hq.rpc``)."""
+        from gateway.hq.rpc import call
+
+        return await call(self.nc, self.store.id, op, body, wait_s)
+
     def status(self) -> dict[str, Any]:
         """Link state, relay progress, inbound counters and dead letters."""
         if not self.enabled:
