@@ -9,7 +9,7 @@ DATA_DIR ?= demo-data
 HTTP_PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck bench system-deps venv clean docs
+.PHONY: demo test lint typecheck bench system-deps venv clean docs provision-test
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -42,6 +42,11 @@ typecheck: venv
 
 test: venv lint typecheck
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+# Ansible against a debootstrap'ed Debian bookworm chroot (root; a few minutes; needs debootstrap).
+provision-test: venv
+	@command -v debootstrap >/dev/null || { [ "$$(id -u)" = "0" ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+	STOREGW_PROVISION_TEST=1 $(PY) -m pytest -p no:cacheprovider tests/deploy/test_provision_chroot.py
 
 bench: venv
 	$(PY) -m bench

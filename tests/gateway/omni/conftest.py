@@ -134,3 +134,4 @@ async def olive(tmp_path: Path) -> AsyncIterator[tuple[LiveGateway, Omni]]:
     async with aiohttp.ClientSession() as session:
         yield LiveGateway(gw, f"http://127.0.0.1:{gw.http_port}", tokens, session), Omni(gw, omni, hq)
     await gw.stop()
+from tests.gateway.mirror.conftest import nats_server  # noqa: F401 - the real NATS server fixture, shared

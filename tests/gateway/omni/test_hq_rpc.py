@@ -16,7 +16,7 @@ from gateway.errors import GatewayError
 from gateway.hq.rpc import ReferenceHq
 from gateway.mqtt.config import MqttConfig
 from tests.conftest import load_products
-from tests.gateway.mirror.conftest import hq_config, nats_server, provision_hq  # noqa: F401 - fixture
+from tests.gateway.mirror.conftest import hq_config, provision_hq
 from tests.gateway.mirror.harness import NatsServer, client
 
 PEN = "4006381333931"  # 1.99 EUR
