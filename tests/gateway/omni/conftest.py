@@ -16,6 +16,7 @@ from gateway.ledger import Txn
 from gateway.omni.component import OmniComponent
 from gateway.omni.hq import HqRejected
 from tests.conftest import LiveGateway, load_products
+from tests.gateway.mirror.conftest import nats_server  # noqa: F401 - the real NATS server fixture, shared
 
 PEN = "4006381333931"  # 1.99, 19 %
 CHOC = "4000417025005"  # 1.19, 7 %
@@ -134,4 +135,3 @@ async def olive(tmp_path: Path) -> AsyncIterator[tuple[LiveGateway, Omni]]:
     async with aiohttp.ClientSession() as session:
         yield LiveGateway(gw, f"http://127.0.0.1:{gw.http_port}", tokens, session), Omni(gw, omni, hq)
     await gw.stop()
-from tests.gateway.mirror.conftest import nats_server  # noqa: F401 - the real NATS server fixture, shared
