@@ -160,11 +160,9 @@ def demo_config(config: Config) -> Config:
 
 
 def _free_port() -> int:
-    import socket
+    from gateway.mqtt.localbroker import free_port
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_port()
 
 
 def prepare_demo(gw: Gateway) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.errors import ValidationFailed
+from gateway.pos.money import div_round
 
 
 class FiscalDataError(ValidationFailed):
@@ -41,13 +42,8 @@ def thousandths(value: int) -> str:
 
 
 def round_half_up(numerator: int, denominator: int) -> int:
-    """Integer division rounding halves away from zero (kaufmännisch runden)."""
-    if denominator <= 0:
-        raise ValueError("denominator must be positive")
-    q, r = divmod(abs(numerator), denominator)
-    if 2 * r >= denominator:
-        q += 1
-    return q if numerator >= 0 else -q
+    """Integer division rounding halves away from zero (kaufmännisch runden); the till's own rule."""
+    return div_round(numerator, denominator)
 
 
 def vat_split(gross: int, rate_bp: int) -> tuple[int, int]:
