@@ -58,6 +58,10 @@ def receipt_document(r: dict[str, Any], store: StoreConfig, copy: bool = False) 
                              str(tse.get("log_time_format", "utcTime")), str(tse.get("client_id", "")),
                              str(tse.get("process_type", "Kassenbeleg-V1")))
     footer = []
+    for p in r.get("payments", ()):
+        lines_ = (p.get("details") or {}).get("receipt_lines") or []
+        if lines_:  # the card terminal's customer copy goes on the customer's receipt
+            footer += ["Kartenzahlung (Kundenbeleg):", *[str(x) for x in lines_][:60], ""]
     if kind in ("void", "return"):
         footer.append(f"{KIND_TITLES[kind]} {r.get('original')}")
     if tse.get("failed"):
@@ -86,6 +90,15 @@ class ReceiptPrinting:
             await mgr.command(dev.id, "receipt", {"receipt": receipt})
         except Exception as err:
             log.warning("receipt %s not printed: %s", receipt.get("receipt_no"), err)
+        for i, p in enumerate(receipt.get("payments", ())):
+            lines = (p.get("details") or {}).get("receipt_lines") or []
+            if lines:  # the merchant copy of the card slip, kept in the till (job id: once per receipt)
+                try:
+                    await mgr.command(dev.id, "print", {"lines": [str(x) for x in lines][:200], "title": "Händlerbeleg",
+                                                        "job_id": f"receipt-{receipt.get('receipt_no')}-merchant-{i}",
+                                                        "wait": False})
+                except Exception as err:
+                    log.warning("merchant copy of receipt %s not printed: %s", receipt.get("receipt_no"), err)
         cash = any(p["method"] == "cash" and p["amount"] for p in receipt.get("payments", ())) or receipt.get("kind") in (
             "deposit", "withdrawal")
         if cash and "open_drawer" in dev.adapter.actions:

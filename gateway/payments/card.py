@@ -141,6 +141,9 @@ class CardMethod:
         self._task: asyncio.Task[None] | None = None
         self.last_error = ""
         self.stats = {"authorized": 0, "declined": 0, "failed": 0, "recovered": 0, "reversed": 0}
+        self._active: ZvtClient | None = None
+        self.terminal_id: str | None = None
+        self.registered_at = ""
 
     # ------------------------------------------------------------------ terminal access
 
@@ -196,6 +199,7 @@ class CardMethod:
                                                "method": "card", "at": time.time(), "original_receipt": receipt})
         self._current = intent_id
         client = self._client()
+        self._active = client
         try:
             if kind == "charge":
                 result = await client.authorize(amount)
@@ -213,6 +217,7 @@ class CardMethod:
             self.stats["failed"] += 1
             raise Unavailable(f"card terminal error: {err}") from err
         finally:
+            self._active = None
             with contextlib.suppress(Exception):
                 await client.close()
             self._current = ""
@@ -279,6 +284,34 @@ class CardMethod:
                     n += 1
         return n
 
+    async def abort(self) -> bool:
+        """Ask the terminal to abort the payment in progress (06 B0); False when none runs."""
+        client = self._active
+        if client is None:
+            return False
+        try:
+            await client.abort()
+        except (ZvtError, OSError) as err:
+            raise Unavailable(f"card terminal did not take the abort: {err}") from err
+        return True
+
+    async def register(self) -> dict[str, Any]:
+        """Registration (06 00) with password, config byte and currency; the terminal id is kept."""
+        async with self._lock:
+            client = self._client()
+            try:
+                reg = await client.register()
+            except (ZvtError, OSError) as err:
+                self.last_error = f"registration: {type(err).__name__}: {err}"
+                raise Unavailable(f"card terminal registration failed: {err}") from err
+            finally:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        self.terminal_id = reg.terminal_id or self.terminal_id
+        self.registered_at = now_iso()
+        self.last_error = ""
+        return {"terminal_id": reg.terminal_id, "currency_code": reg.currency_code, "status_byte": reg.status_byte}
+
     async def end_of_day(self) -> dict[str, Any]:
         """The terminal's end-of-day (06 50): journaled as ``payment.end_of_day`` with its totals."""
         async with self._lock:
@@ -304,7 +337,12 @@ class CardMethod:
         self._task = asyncio.get_running_loop().create_task(self._housekeeping())
 
     async def _housekeeping(self) -> None:
+        with contextlib.suppress(GatewayError):
+            await self.register()  # at start-up; a terminal that is off is registered on the next round
         while True:
+            if not self.registered_at:
+                with contextlib.suppress(GatewayError):
+                    await self.register()
             try:
                 async with self._lock:
                     await self._reconcile_pending()
@@ -328,15 +366,18 @@ class CardMethod:
         unused = self.ledger.query_one(
             "SELECT COUNT(*) FROM card_payments WHERE kind='charge' AND state IN ('authorized','recovered') AND used_by IS NULL") or 0
         return {"state": "ok" if not self.last_error else "degraded", "terminal": f"{self.cfg.transport}:{self.cfg.host}:{self.cfg.port}"
-                if self.cfg.transport == "tcp" else self.cfg.serial_port, "pending": pending, "unused_authorizations": unused,
-                "last_error": self.last_error, "at": now_iso(), **self.stats}
+                if self.cfg.transport == "tcp" else self.cfg.serial_port, "terminal_id": self.terminal_id,
+                "registered_at": self.registered_at, "busy": self._active is not None, "pending": pending,
+                "unused_authorizations": unused, "last_error": self.last_error, **self.stats}
 
 
 def install(gw: Any, cfg: ZvtConfig) -> CardMethod:
-    """Register the card method, its projection and component on a gateway (before ``open``)."""
+    """Register the card method, its projection, component and routes on a gateway (before ``open``)."""
+    from gateway.payments.api import api
+
     method = CardMethod(cfg, gw.ledger, gw.bus)
     gw.ledger.add_projection(CardPaymentsProjection())
     gw.payments.register(method)
-    gw.add_component(method)
+    gw.add_component(method, api)
     return method
 

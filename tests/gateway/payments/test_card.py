@@ -215,7 +215,17 @@ async def test_day_close_runs_the_terminal_end_of_day(tmp_path: Path) -> None:
     load_products(gw)
     await gw.start("127.0.0.1", 0)
     try:
+        async with asyncio.timeout(10):
+            while gw.components["devices"].get("printer-1").state != "online":  # type: ignore[attr-defined]
+                await asyncio.sleep(0.05)
         await asyncio.wait_for(gw.sales.finish(cashier="c", lines=LINES, payments=[{"method": "card", "amount": 398}]), 30)
+        # the receipt carries the terminal's customer copy; the merchant copy is printed on its own
+        sims: Any = gw.components["simulators"]
+        async with asyncio.timeout(10):
+            while len(sims.printer.sim.jobs) < 2:
+                await asyncio.sleep(0.05)
+        printed = b"".join(sims.printer.sim.jobs)
+        assert "Kundenbeleg".encode("cp858") in printed and "Händlerbeleg".encode("cp858") in printed
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as s:
             async with s.post(f"http://127.0.0.1:{gw.http_port}/api/v1/day/close", json={"counted_cash": 0}) as resp:
                 body = await resp.json()
@@ -226,3 +236,26 @@ async def test_day_close_runs_the_terminal_end_of_day(tmp_path: Path) -> None:
         assert gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='day.closed'") == 1
     finally:
         await gw.stop()
+
+
+async def test_abort_from_the_client_stops_a_slow_payment(card: tuple[Gateway, ZvtSimulator, CardMethod]) -> None:
+    gw, sim, method = card
+    sim.push("slow:20")
+    sale = asyncio.ensure_future(gw.sales.finish(cashier="c", lines=LINES, payments=[{"method": "card", "amount": 398}]))
+    async with asyncio.timeout(10):
+        while method._active is None:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.3)
+        assert await method.abort() is True
+        with pytest.raises(GatewayError):
+            await sale
+    assert booked(sim) == []
+    assert gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='sale.finished'") == 0
+    assert gw.ledger.query_one("SELECT state FROM card_payments") in ("failed", "declined")
+
+
+async def test_registration_keeps_the_terminal_id(card: tuple[Gateway, ZvtSimulator, CardMethod]) -> None:
+    _, sim, method = card
+    reg = await asyncio.wait_for(method.register(), 10)
+    assert reg["terminal_id"] == sim.config.terminal_id
+    assert method.status()["terminal_id"] == sim.config.terminal_id
