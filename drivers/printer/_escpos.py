@@ -9,6 +9,8 @@ per-user directory unless the operator already set the variable.
 from __future__ import annotations
 
 import os
+import platform
+import tempfile
 from pathlib import Path
 
 
@@ -23,10 +25,35 @@ def _cache_dir() -> str:
     return str(path)
 
 
-if not os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR"):
-    _dir = _cache_dir()
-    if _dir:
-        os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = _dir
+def _prepare_cache() -> None:
+    """Point python-escpos at the shared cache, which is only ever replaced whole.
+
+    python-escpos writes its pickle in place; two processes starting at once (test workers, a
+    restart racing the CLI) could read a half-written file. A missing pickle is therefore built
+    in a private directory and renamed into the shared one atomically.
+    """
+    if os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR"):
+        return
+    shared = _cache_dir()
+    if not shared:
+        return
+    name = f"{platform.python_version()}.capabilities.pickle"
+    if (Path(shared) / name).exists():
+        os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = shared
+        return
+    private = tempfile.mkdtemp(dir=shared, prefix=".build-")
+    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = private
+    import escpos.capabilities  # noqa: F401 - builds the pickle in ``private``
+
+    try:
+        os.replace(Path(private) / name, Path(shared) / name)
+        os.rmdir(private)
+    except OSError:
+        pass
+    os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = shared
+
+
+_prepare_cache()
 
 from escpos import capabilities  # noqa: E402
 from escpos.escpos import Escpos  # noqa: E402
