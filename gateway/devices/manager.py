@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from gateway.bus import Bus
@@ -48,6 +49,7 @@ class DevicesConfig:
     reconnect_min_s: int = opt(1, "First reconnect delay after a failure.", min=1, max=60)
     reconnect_max_s: int = opt(30, "Largest reconnect delay (exponential backoff).", min=1, max=3600)
     command_timeout_s: int = opt(30, "Longest a device command may take before it fails.", min=1, max=600)
+    hid_layout: str = opt("de", "Keyboard layout of discovered HID (keyboard-mode) scanners.", choices=["us", "de"])
     pinned: dict[str, Any] = opt({}, "Devices by id: a table per device with `driver`, `role` and driver options, e.g. "
                            "`[devices.pinned.printer-1] driver = \"escpos\"`, `host = \"10.0.0.5\"`, `role = \"receipt-printer\"`.")
 
@@ -164,12 +166,17 @@ class DeviceManager:
 
     name = "devices"
 
-    def __init__(self, cfg: DevicesConfig, bus: Bus, idem: IdempotencyStore | None = None, file: str = "<config>") -> None:
+    def __init__(self, cfg: DevicesConfig, bus: Bus, idem: IdempotencyStore | None = None, file: str = "<config>",
+                 data_dir: Path | None = None, sysfs: Path = Path("/sys/bus/usb/devices")) -> None:
+        from gateway.devices.autodiscover import StableIds
+
         self.cfg = cfg
         self.bus = bus
         self.idem = idem
         self.devices: dict[str, ManagedDevice] = {}
         self.watcher: Any = None
+        self.sysfs = sysfs
+        self.ids = StableIds(data_dir / "device-ids.json" if data_dir else None)
         for dev_id, spec in cfg.pinned.items():
             self.add_from_spec(dev_id, spec, file)
 
@@ -218,10 +225,24 @@ class DeviceManager:
         if self.cfg.discovery:
             from gateway.devices.discovery import UeventWatcher
 
+            self.rescan()
             self.watcher = UeventWatcher(self._on_uevent)
             self.watcher.start()
 
+    def rescan(self) -> list[str]:
+        """Add catalogue devices found in sysfs that are not managed yet."""
+        from gateway.devices.autodiscover import discover
+
+        try:
+            return discover(self, self.ids, Path(self.cfg.catalogue) if self.cfg.catalogue else None, self.sysfs,
+                            self.cfg.hid_layout)
+        except OSError as err:
+            log.warning("device discovery failed: %s", err)
+            return []
+
     def _on_uevent(self, event: dict[str, str]) -> None:
+        if event.get("ACTION") == "add":
+            self.rescan()
         # A hot-plugged device may be one we are waiting for: retry all offline devices now.
         for dev in self.devices.values():
             if dev.state != "online":

@@ -1,0 +1,57 @@
+"""Discovered devices: catalogue matches become managed devices with ids that survive replug and restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gateway.devices.input_adapters  # noqa: F401 - registers the drivers
+from gateway.bus import Bus
+from gateway.devices.manager import DeviceManager, DevicesConfig
+
+
+def fake_usb(root: Path, name: str, vid: str, pid: str, serial: str, node: str) -> None:
+    dev = root / name
+    (dev / f"{name}:1.0" / "tty" / node).mkdir(parents=True)
+    (dev / "idVendor").write_text(vid + "\n")
+    (dev / "idProduct").write_text(pid + "\n")
+    (dev / "serial").write_text(serial + "\n")
+
+
+def manager(tmp_path: Path, sysfs: Path) -> DeviceManager:
+    return DeviceManager(DevicesConfig(discovery=True), Bus(), data_dir=tmp_path / "data", sysfs=sysfs)
+
+
+def test_catalogue_devices_get_stable_ids_and_default_roles(tmp_path: Path) -> None:
+    sysfs = tmp_path / "sys"
+    fake_usb(sysfs, "1-1", "0c2e", "0b81", "HW1", "ttyACM0")  # Honeywell 1400g in CDC mode (catalogue)
+    fake_usb(sysfs, "1-2", "0c2e", "0b81", "HW2", "ttyACM1")  # a second one
+    fake_usb(sysfs, "1-3", "0403", "6001", "FT1", "ttyUSB0")  # a plain FTDI adapter: needs config
+    fake_usb(sysfs, "1-4", "dead", "beef", "X", "ttyUSB1")  # unknown
+    m = manager(tmp_path, sysfs)
+    added = m.rescan()
+    assert sorted(added) == ["scanner-1", "scanner-2"]
+    assert m.get("main-scanner").id in ("scanner-1", "scanner-2")
+    first = {d.id: d.adapter.describe()["transport"] for d in m.devices.values()}
+    assert m.rescan() == []  # nothing twice
+    # a reboot: a new manager on the same data dir gives every device the id it had
+    m2 = manager(tmp_path, sysfs)
+    m2.rescan()
+    assert {d.id: d.adapter.describe()["transport"] for d in m2.devices.values()} == first
+    # the first scanner unplugged: the second keeps its id, a new device gets the next free one
+    (sysfs / "1-1" / "idVendor").unlink()
+    fake_usb(sysfs, "1-5", "0c2e", "0b81", "HW3", "ttyACM2")
+    m3 = manager(tmp_path, sysfs)
+    m3.rescan()
+    ids = {d.adapter.describe()["transport"]: d.id for d in m3.devices.values()}
+    assert ids["serial:/dev/ttyACM1@9600"] == next(i for i, t in first.items() if t == "serial:/dev/ttyACM1@9600")
+    assert ids["serial:/dev/ttyACM2@9600"] == "scanner-3"
+
+
+def test_pinned_device_is_not_discovered_twice(tmp_path: Path) -> None:
+    sysfs = tmp_path / "sys"
+    fake_usb(sysfs, "1-1", "0c2e", "0b81", "HW1", "ttyACM0")
+    cfg = DevicesConfig(discovery=True, pinned={"till-scanner": {"driver": "serial-scanner", "port": "/dev/ttyACM0",
+                                                                 "role": "main-scanner"}})
+    m = DeviceManager(cfg, Bus(), data_dir=tmp_path / "data", sysfs=sysfs)
+    assert m.rescan() == []
+    assert list(m.devices) == ["till-scanner"]
