@@ -60,8 +60,11 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
         gw.add_component(OmniComponent(gw), omni_api.api)
     add_mqtt(gw, getattr(args, "mqtt_url", None))
     add_hq(gw, getattr(args, "hq_url", None))
+    from gateway import ereceipt
     from gateway.printing import CustomerDisplayFeed, ReceiptPrinting
 
+    gw.sales.after_hooks.append(ereceipt.EReceipts(gw))
+    gw.extra_apis.append(ereceipt.api)
     gw.sales.after_hooks.append(ReceiptPrinting(gw))
     gw.add_component(CustomerDisplayFeed(gw))
     del input_adapters, output_adapters

@@ -284,9 +284,11 @@ class SaleService:
             raise
 
     def receipt(self, receipt_no: int) -> dict[str, Any]:
-        """A committed receipt by number."""
+        """A committed receipt by number, with its journal ``seq`` and ``ts`` as the sale returned them."""
         type_, payload, voided_by = _receipt_entry(self.ledger.reader, receipt_no)
-        return dict(payload, type=type_, voided_by=voided_by)
+        seq, ts = self.ledger.reader.execute(
+            "SELECT j.seq, j.ts FROM receipts r JOIN journal j ON j.seq = r.seq WHERE r.receipt_no=?", (receipt_no,)).fetchone()
+        return dict(payload, type=type_, voided_by=voided_by, seq=seq, ts=ts)
 
     async def void(self, receipt_no: int, *, cashier: str, reason: str = "", idem: IdemKey | None = None) -> dict[str, Any]:
         """Cancel a whole sale receipt with a negative receipt referencing it (storno)."""
