@@ -424,6 +424,14 @@ class Ledger:
         try:
             rows = conn.execute("SELECT seq, ts, type, aggregate, payload, prev_hash, hash FROM journal ORDER BY seq")
             result = verify_rows(rows)
+            if result.ok:
+                # The chain cannot show a removed tail by itself; progress cursors (the HQ relay's
+                # acked seq) can: they never point past the journal's end.
+                for name, seq in conn.execute("SELECT name, seq FROM cursors"):
+                    if seq > result.last_seq:
+                        result = VerifyResult(False, result.checked, result.last_seq, result.last_seq + 1,
+                                              f"journal ends at seq {result.last_seq} but cursor {name} is at {seq}: rows were removed")
+                        break
         finally:
             conn.close()
         self.last_verification = {"at": now_iso(), **result.to_dict()}

@@ -174,3 +174,14 @@ async def test_group_commit_isolates_a_failing_write(tmp_path: Path) -> None:
     assert results[0] == 1 and results[2] == 2
     assert led.verify().ok
     assert led.commits <= 2  # the three writes shared at most two commits
+
+
+def test_removed_tail_is_found_through_the_relay_cursor(tmp_path: Path) -> None:
+    led = make(tmp_path)
+    fill(led, 5)
+    led.set_cursor_sync("hq.relay", 5)  # HQ acknowledged everything up to 5
+    led.close()
+    tamper(tmp_path / "ledger.db", "DELETE FROM journal WHERE seq >= 4")
+    led = make(tmp_path)
+    result = led.verify()
+    assert not result.ok and result.first_bad_seq == 4 and "hq.relay" in result.reason
