@@ -237,6 +237,16 @@ class Catalog:
             raise NotFound(f"unknown product code {code!r}", code_value=code)
         return self._from_row(row)
 
+    def lookup_many(self, codes: list[Any], conn: sqlite3.Connection | None = None) -> dict[str, Product]:
+        """Products stored under these primary codes, in one query (the common case of a sale)."""
+        wanted = sorted({c for c in codes if isinstance(c, str) and c})[:500]
+        if not wanted:
+            return {}
+        rows = (conn or self.ledger.reader).execute(
+            f"SELECT code, name, vat_id, price, unit, grp FROM products WHERE code IN ({','.join('?' * len(wanted))})", wanted
+        ).fetchall()
+        return {r[0]: self._from_row(r) for r in rows}
+
     def resolve(self, code: str, conn: sqlite3.Connection | None = None) -> Resolved:
         """The product for a scanned or typed code, with what an in-store barcode carries.
 

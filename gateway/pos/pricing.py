@@ -102,7 +102,7 @@ def totals(lines: Sequence[dict[str, Any]], cart_discount: int = 0, rates: dict[
     base = sum(ln["amount"] for ln in live)
     if cart_discount > base:
         raise BadRequest(f"cart discount {cart_discount} exceeds the cart amount {base}")
-    shares = allocate(cart_discount, [ln["amount"] for ln in live])
+    shares = allocate(cart_discount, [ln["amount"] for ln in live]) if cart_discount else [0] * len(live)
     by_vat: dict[int, int] = {}
     for ln, share in zip(live, shares, strict=True):
         ln["share"] = share

@@ -18,7 +18,7 @@ from gateway.errors import BadRequest, Conflict, GatewayError, NotFound
 from gateway.idempotency import IdemKey, IdempotencyStore
 from gateway.ledger import Ledger, Txn
 from gateway.pos.carts import cart_view, check_qty, label_values, load_cart
-from gateway.pos.catalog import Catalog
+from gateway.pos.catalog import Catalog, Resolved
 from gateway.pos.money import div_round, vat_split
 from gateway.pos.payments import PaymentRegistry
 from gateway.pos.pricing import price_line, settle, totals
@@ -107,6 +107,7 @@ class SaleService:
         if len(lines) > MAX_LINES:
             raise BadRequest(f"at most {MAX_LINES} lines", field="lines")
         priced = []
+        known = self.catalog.lookup_many([raw.get("code") for raw in lines if isinstance(raw, dict)], conn)
         for i, raw in enumerate(lines, start=1):
             if not isinstance(raw, dict):
                 raise BadRequest(f"lines[{i - 1}] must be an object", field="lines")
@@ -119,7 +120,8 @@ class SaleService:
                 raise BadRequest(f"lines[{i - 1}].code must be a non-empty string", field="lines")
             source = str(raw.get("weight_source", ""))
             qty, w = check_qty(self.cfg, raw.get("qty"), raw.get("weight_g"), source)
-            res = self.catalog.resolve(code, conn)
+            hit = known.get(code)
+            res = Resolved(hit) if hit is not None else self.catalog.resolve(code, conn)
             priced.append(price_line(i, res.product, *label_values(res, qty, w, source)))
         return priced
 
