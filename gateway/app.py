@@ -219,7 +219,7 @@ class Gateway:
             "uptime_s": int(time.time() - self.started),
             "ledger": ledger,
             "devices": self.devices(),
-            "links": {n: comps[n] for n in ("mqtt", "hq") if n in comps},
+            "links": {n: comps.get(n, {"state": "off", "reason": "not configured"}) for n in ("mqtt", "hq")},
             "components": comps,
             "disk": {"free_bytes": disk.free, "total_bytes": disk.total} if disk else None,
             "recent_errors": list(self.errors.records)[:20],

@@ -63,7 +63,7 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
     from gateway import ereceipt
     from gateway.printing import CustomerDisplayFeed, ReceiptPrinting
 
-    gw.sales.after_hooks.append(ereceipt.EReceipts(gw))
+    gw.sales.response_hooks.append(ereceipt.EReceipts(gw))
     gw.extra_apis.append(ereceipt.api)
     gw.sales.after_hooks.append(ReceiptPrinting(gw))
     gw.add_component(CustomerDisplayFeed(gw))

@@ -11,6 +11,7 @@ the ESC/POS renderer draws it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import html
@@ -30,6 +31,7 @@ from gateway.errors import NotFound
 api = Api()
 
 
+@functools.lru_cache(maxsize=8)
 def _secret(data_dir: Path) -> bytes:
     path = Path(data_dir) / "ereceipt.secret"
     if not path.exists():
@@ -62,12 +64,12 @@ def find(gateway: Any, token: str) -> dict[str, Any]:
 
 
 class EReceipts:
-    """Post-commit hook: every receipt gets its link (``ereceipt_url`` in the response)."""
+    """Response hook: every receipt answer carries its link (``ereceipt_url``), also on a retry."""
 
     def __init__(self, gateway: Any) -> None:
         self.gw = gateway
 
-    async def __call__(self, receipt: dict[str, Any]) -> None:
+    def __call__(self, receipt: dict[str, Any]) -> None:
         """Add the link to the receipt returned to the client."""
         receipt["ereceipt_url"] = f"/r/{token_for(self.gw, receipt['receipt_no'])}"
 

@@ -7,6 +7,7 @@ open, paper near end / out) and watches the drawer sensor through the same statu
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -175,8 +176,12 @@ class PrinterAdapter:
         return {"job_id": job.job_id, "state": str(job.state), "reason": job.reason}
 
     def last_receipt_text(self) -> str:
-        """Text rendering of the last printed job (status page preview)."""
-        job = self.queue.last_printed() if self.queue else None
+        """Text rendering of the last printed sale receipt (else the last job) for the status page preview."""
+        if self.queue is None:
+            return ""
+        done = [j for j in self.queue.recent(20) if j.state is JobState.DONE]
+        receipts = [j for j in done if re.fullmatch(r"receipt-\d+", j.job_id)]
+        job = max(receipts or done, key=lambda j: j.updated_at, default=None)
         return slip_to_text(render_bytes(job.data)) if job else ""
 
     def describe(self) -> dict[str, Any]:

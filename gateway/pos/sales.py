@@ -65,6 +65,7 @@ class SaleService:
         self.cfg = cfg
         self.sign_hooks: list[SignHook] = []
         self.after_hooks: list[AfterHook] = []
+        self.response_hooks: list[Callable[[dict[str, Any]], None]] = []
         self.commit_hooks: list[CommitHook] = []
         self.line_hooks: list[LineHook] = []
 
@@ -165,6 +166,8 @@ class SaleService:
                 receipt["ts"] = entry.ts
                 for hook in self.commit_hooks:
                     hook(txn, type_, receipt)
+                for decorate in self.response_hooks:
+                    decorate(receipt)  # response-only fields (e.g. the digital receipt link), stored for retries
                 out.append(receipt)
             if idem is not None:
                 self.idem.record(txn, idem, 201, out[0] if len(out) == 1 else {"receipts": out}, out[-1]["seq"])
