@@ -315,7 +315,13 @@ class Ledger:
                     self._draining = False
                     return
                 batch = [self._pending.popleft() for _ in range(min(len(self._pending), MAX_GROUP))]
-            self._run_group(batch)
+            try:
+                self._run_group(batch)
+            except BaseException:  # never leave the queue marked as draining with nobody draining it
+                log.exception("ledger writer failed")
+                for _fn, fut, loop in batch:
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(_settle, fut, None, LedgerError("ledger writer failed"))
 
     def _run_group(self, batch: list[tuple[Callable[[Txn], Any], asyncio.Future[Any], asyncio.AbstractEventLoop]]) -> None:
         conn = self._wconn
@@ -348,7 +354,8 @@ class Ledger:
                         conn.execute("ROLLBACK")
                 outcomes = [(fut, loop, None, err) for _fn, fut, loop in batch]
         for fut, loop, value, exc in outcomes:
-            loop.call_soon_threadsafe(_settle, fut, value, exc)
+            with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, fut, value, exc)
 
     def write_sync(self, fn: Callable[[Txn], R]) -> R:
         """Blocking variant for the CLI and set-up code; announces entries to listeners too."""

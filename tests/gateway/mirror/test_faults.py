@@ -12,8 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.gateway.mirror.conftest import Store, hq_seqs, provision_hq, wait_until
 from tests.gateway.mirror.harness import NatsServer, TcpProxy, client, env_with_root
+
+# Fault tests move tens of thousands of messages; on a loaded 2-core CI box they need more than
+# the suite-wide 120 s. Each wait inside is bounded on its own.
+pytestmark = pytest.mark.timeout(300)
 
 
 async def stream_count(url: str) -> int:
