@@ -283,10 +283,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _passthrough(argv: list[str]) -> int | None:
+    """``storegw barcode …`` / ``storegw escpos …`` go straight to the driver's own command line."""
+    from gateway.tools_cli import PASSTHROUGH
+
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in PASSTHROUGH:
+            return int(PASSTHROUGH[a](argv[i + 1:]))
+        if a in ("--config", "--data-dir"):
+            i += 2
+            continue
+        if a.startswith("-"):
+            i += 1
+            continue
+        return None
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``storegw`` console script."""
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    direct = _passthrough(args_list)
+    if direct is not None:
+        return direct
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_list)
     try:
         fn = getattr(args, "func", None) or args.handler
         return int(fn(args) or 0)

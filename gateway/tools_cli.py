@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -22,6 +23,33 @@ def _escpos(args: argparse.Namespace) -> int:
     from drivers.printer.render import main
 
     return main(list(args.rest))
+
+
+def _barcode_main(argv: list[str]) -> int:
+    from drivers.barcode.cli import main
+
+    return main(argv)
+
+
+def _escpos_main(argv: list[str]) -> int:
+    from drivers.printer.render import main
+
+    if not argv or argv[0] != "render":
+        if argv and argv[0] in ("-h", "--help"):
+            argv = ["--help"]
+        else:
+            print("usage: storegw escpos render FILE [--png OUT] [--columns N] [--width PX]", file=sys.stderr)
+            return 2
+    else:
+        argv = argv[1:]
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's --help and usage errors
+        return int(exc.code or 0)
+
+
+# Commands whose whole argument list belongs to a driver's own command line.
+PASSTHROUGH = {"barcode": _barcode_main, "escpos": _escpos_main}
 
 
 def add_parser(sub: Any) -> None:
