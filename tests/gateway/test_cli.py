@@ -98,7 +98,7 @@ def test_driver_commands(tmp_path: Path) -> None:
     assert json.loads(out.stdout)["gtin"] == "4006381333931"
     bad = storegw("barcode", "parse", "4006381333932", data=tmp_path, check=False)
     assert bad.returncode != 0 and "check digit" in bad.stderr
-    apdu = json.loads(storegw("zvt", "decode", "06 01 0A 04 00 00 00 01 99 49 09 78", data=tmp_path).stdout)
+    apdu = json.loads(storegw("zvt", "decode", "06 01 0A 04 00 00 00 00 01 99 49 09 78", data=tmp_path).stdout)
     assert apdu["class"] == "06" and apdu["instr"] == "01" and apdu["bmp"]["04"] == 199 and apdu["bmp"]["49"] == 978
     slip = tmp_path / "slip.bin"
     slip.write_bytes(b"\x1b@\x1bt\x13Gr\x81\xe1e \xd5\n\x1dV\x01")  # CP858: ü, ß and the euro sign
