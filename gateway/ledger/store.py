@@ -332,17 +332,24 @@ class Ledger:
                 if conn is None:
                     raise LedgerError("ledger is not open")
                 conn.execute("BEGIN IMMEDIATE")
+                single = len(batch) == 1  # alone in its transaction: no savepoint needed
                 for fn, fut, loop in batch:
                     saved = (self._last_seq, self._last_hash)
-                    conn.execute("SAVEPOINT w")
+                    if not single:
+                        conn.execute("SAVEPOINT w")
                     txn = Txn(self, conn)
                     try:
                         result = fn(txn)
-                        conn.execute("RELEASE w")
+                        if not single:
+                            conn.execute("RELEASE w")
                         outcomes.append((fut, loop, (result, txn.entries), None))
                     except Exception as err:
-                        conn.execute("ROLLBACK TO w")
-                        conn.execute("RELEASE w")
+                        if single:
+                            conn.execute("ROLLBACK")
+                            conn.execute("BEGIN IMMEDIATE")
+                        else:
+                            conn.execute("ROLLBACK TO w")
+                            conn.execute("RELEASE w")
                         self._last_seq, self._last_hash = saved
                         outcomes.append((fut, loop, None, err))
                 conn.execute("COMMIT")
