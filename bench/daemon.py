@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from gateway.netutil import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,11 +38,6 @@ def import_products(data_dir: Path, products: list[dict[str, Any]]) -> None:
     storegw(data_dir, "catalog", "import", str(f))
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Daemon:

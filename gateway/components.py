@@ -164,7 +164,7 @@ def demo_config(config: Config) -> Config:
 
 
 def _free_port() -> int:
-    from gateway.mqtt.localbroker import free_port
+    from gateway.netutil import free_port
 
     return free_port()
 

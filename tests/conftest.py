@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +13,6 @@ import pytest
 from gateway.app import Gateway
 from gateway.config import Config
 from gateway.pos.catalog import Catalog, Product
-
-
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
 
 PRODUCTS = [
     Product("4006381333931", "Kugelschreiber blau", 1, 199, "piece", "Büro"),

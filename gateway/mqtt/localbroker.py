@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from gateway.mqtt.broker import BrokerTls, ClientCred, write_broker_files
+from gateway.netutil import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -40,11 +41,6 @@ def _accepts(port: int) -> bool:
         return False
 
 
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LocalBroker:

@@ -24,6 +24,8 @@ import jinja2
 import pytest
 import yaml
 
+from gateway.netutil import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
 ROLES = ANSIBLE / "roles"
@@ -125,10 +127,7 @@ def test_backup_env_matches_the_unit_variables() -> None:
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port
 
 
 def _connack(port: int, username: str | None = None, password: str | None = None) -> int:

@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.conftest import free_port
+from gateway.netutil import free_port
 
 
 def storegw(*args: str, data: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

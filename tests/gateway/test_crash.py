@@ -13,7 +13,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import aiohttp
 import pytest
 
 from gateway.ledger.store import CORE_SCHEMA
+from gateway.netutil import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CYCLES = int(os.environ.get("STOREGW_CRASH_CYCLES", "50"))
@@ -107,11 +107,6 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sale_body(rng: random.Random) -> dict[str, Any]:

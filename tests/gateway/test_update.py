@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from gateway import update_cli
+from gateway.netutil import free_port
 from gateway.update import (
     MARKER,
     HealthCheckFailed,
@@ -55,10 +55,6 @@ http.server.HTTPServer(("127.0.0.1", int(os.environ["FAKE_GW_PORT"])), Health).s
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def build_release(where: Path, version: str, mode: str = "healthy") -> Path:

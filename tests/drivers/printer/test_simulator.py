@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.printer.simulator import PrinterSimulator, SimulatedState
+from gateway.netutil import free_port
 from tests.drivers.polling import until
 
 
@@ -82,10 +82,7 @@ def test_garbled_and_silent_replies() -> None:
         sim.apply("explode")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port
 
 
 async def test_command_line_simulator(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from gateway.devices.manager import DeviceManager, DevicesConfig
 from gateway.errors import GatewayError
 from gateway.idempotency import IdemKey, IdempotencyStore
 from gateway.ledger import Ledger
-from tests.conftest import free_port
+from gateway.netutil import free_port
 
 
 class LineDevice:

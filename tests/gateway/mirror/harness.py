@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client as NATS
+
+from gateway.netutil import free_port
 
 
 def nats_server_binary() -> str:
@@ -25,11 +26,6 @@ def nats_server_binary() -> str:
     return found
 
 
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class NatsServer:

@@ -22,8 +22,9 @@ from gateway.app import Gateway
 from gateway.config import Config
 from gateway.errors import GatewayError
 from gateway.idempotency import IdemKey
+from gateway.netutil import free_port
 from gateway.payments.card import CardMethod, PaymentDeclined, ZvtConfig, install
-from tests.conftest import free_port, load_products
+from tests.conftest import load_products
 
 LINES = [{"code": "4006381333931", "qty": 2}]  # 3.98 EUR
 
