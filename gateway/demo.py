@@ -7,9 +7,9 @@ About 300 products of a German grocery/drug store with valid GTIN-13 codes (GS1 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-from gateway.pos.catalog import Product, gtin_check_ok
+from drivers.barcode.checksums import gs1_check_digit
+from gateway.pos.catalog import Product
 
 GROUPS: list[tuple[str, int, str, list[str], tuple[int, int]]] = [
     # group, vat_id, unit, base names, price range in cents
@@ -40,10 +40,7 @@ VARIANTS = ["", " Bio", " Premium", " Classic", " Regional", " XXL", " Light", "
 
 def gtin13(body12: str) -> str:
     """Append the GS1 check digit to 12 digits."""
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body12))
-    code = body12 + str((10 - total % 10) % 10)
-    assert gtin_check_ok(code)
-    return code
+    return body12 + str(gs1_check_digit(body12))
 
 
 def sample_products(count: int = 300, seed: int = 4711) -> list[Product]:
@@ -65,8 +62,3 @@ def sample_products(count: int = 300, seed: int = 4711) -> list[Product]:
             out.append(Product(code, name.strip(), vat_id, price, unit, group))
         i += 1
     return out
-
-
-def demo_data_dir() -> Path:
-    """Default data directory of ``storegw demo``."""
-    return Path.cwd() / "demo-data"

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from gateway.bus import Bus
 from gateway.config import opt, section
 from gateway.devices.base import DeviceAdapter, DeviceError, UnknownAction
-from gateway.errors import ConfigError, GatewayError, NotFound
+from gateway.errors import BadRequest, ConfigError, GatewayError, NotFound
 from gateway.idempotency import IdemKey, IdempotencyStore
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,12 @@ class ManagedDevice:
                 return await asyncio.wait_for(self.adapter.command(action, params), self.manager.cfg.command_timeout_s)
             except GatewayError:
                 raise
+            except (ValueError, TypeError, KeyError) as err:
+                if type(err).__module__.startswith("drivers."):
+                    # A driver's own error (e.g. a malformed status reply) is the device's problem.
+                    raise DeviceError(f"device {self.id}: {action} failed: {_reason(err)}", device=self.id) from err
+                # Wrong or missing parameters of the command: the caller's mistake, not the device's.
+                raise BadRequest(f"device {self.id}: {action}: bad parameters: {err}", device=self.id) from err
             except TimeoutError as err:
                 self._set("error", "command timed out")
                 self.kick()
@@ -297,11 +303,6 @@ class DeviceManager:
     def devices_list(self) -> list[dict[str, Any]]:
         """All devices with state."""
         return [d.to_dict() for d in self.devices.values()]
-
-    # the Gateway collects devices from components with a devices() method
-    def devices_status(self) -> list[dict[str, Any]]:
-        """Alias of :meth:`devices_list`."""
-        return self.devices_list()
 
     def status(self) -> dict[str, Any]:
         """Component status."""

@@ -22,6 +22,7 @@ from drivers.printer.render import render_bytes, slip_to_text
 from drivers.printer.status import PrinterStatus, device_state
 from gateway.devices.base import DeviceError, EmitEvent, EmitState
 from gateway.devices.manager import register_driver
+from gateway.errors import BadRequest
 
 
 def status_dict(s: PrinterStatus) -> dict[str, Any]:
@@ -149,7 +150,7 @@ class PrinterAdapter:
 
             receipt = params.get("receipt")
             if not isinstance(receipt, dict) or "receipt_no" not in receipt:
-                raise DeviceError("receipt needs a committed receipt object")
+                raise BadRequest("receipt needs a committed receipt object")
             doc = receipt_document(receipt, params["store"]) if "store" in params else None
             if doc is None:
                 from gateway.config import StoreConfig
@@ -163,7 +164,7 @@ class PrinterAdapter:
         else:
             lines = params.get("lines")
             if not isinstance(lines, list) or not all(isinstance(x, str) for x in lines) or len(lines) > 200:
-                raise DeviceError("print needs lines: a list of up to 200 strings")
+                raise BadRequest("print needs lines: a list of up to 200 strings", field="lines")
             data = self.layout.text_job(lines, str(params.get("title", "")))
         job = await self.queue.submit(str(params.get("job_id") or uuid.uuid4().hex), data)
         return await self._finish(job.job_id, wait=bool(params.get("wait", True)))
@@ -239,7 +240,7 @@ class DisplayAdapter:
         if action == "show":
             lines = params.get("lines")
             if not isinstance(lines, list) or not 1 <= len(lines) <= 2 or not all(isinstance(x, str) for x in lines):
-                raise DeviceError("show needs lines: one or two strings")
+                raise BadRequest("show needs lines: one or two strings", field="lines")
             await self.display.show(*lines)
             self.lines = [*lines, ""][:2]
         elif action == "clear":

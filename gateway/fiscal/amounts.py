@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.errors import ValidationFailed
-from gateway.pos.money import div_round
+from gateway.pos.money import div_round, split_gross
 
 
 class FiscalDataError(ValidationFailed):
@@ -47,9 +47,8 @@ def round_half_up(numerator: int, denominator: int) -> int:
 
 
 def vat_split(gross: int, rate_bp: int) -> tuple[int, int]:
-    """Split a gross amount in cents at ``rate_bp`` basis points (1900 = 19 %) into (net, vat)."""
-    net = round_half_up(gross * 10000, 10000 + rate_bp)
-    return net, gross - net
+    """Split a gross amount in cents at ``rate_bp`` basis points (1900 = 19 %) into (net, vat): the till's rule."""
+    return split_gross(gross, rate_bp)
 
 
 def qr_time(moment: datetime) -> str:

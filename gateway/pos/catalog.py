@@ -22,6 +22,7 @@ from typing import Any
 
 from drivers.barcode import InvalidBarcode
 from drivers.barcode import parse as parse_barcode
+from drivers.barcode.checksums import gs1_check_digit_ok
 from gateway.errors import BadRequest, NotFound
 from gateway.ledger import Ledger, Txn
 from gateway.ledger.store import now_iso
@@ -89,14 +90,6 @@ CODE_RE = re.compile(r"^[0-9A-Za-z-]{1,32}$")
 MAX_PRICE = 100_000_000
 
 
-def gtin_check_ok(code: str) -> bool:
-    """True when the last digit of a GTIN-8/12/13/14 is its GS1 mod-10 check digit."""
-    digits = [int(c) for c in code]
-    body, check = digits[:-1], digits[-1]
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
-    return (10 - total % 10) % 10 == check
-
-
 @dataclass(frozen=True, slots=True)
 class Product:
     """One sellable product; ``price`` is gross cents per piece or per kg."""
@@ -152,7 +145,7 @@ def validate_product(raw: dict[str, Any]) -> Product:
     code = str(need("code")).strip()
     if not CODE_RE.match(code):
         raise BadRequest(f"code {code!r} must be 1-32 letters, digits or '-'")
-    if code.isdigit() and len(code) in (8, 12, 13, 14) and not gtin_check_ok(code):
+    if code.isdigit() and len(code) in (8, 12, 13, 14) and not gs1_check_digit_ok(code):
         raise BadRequest(f"code {code} has a wrong GTIN check digit")
     name = str(need("name")).strip()
     if not 1 <= len(name) <= 200:

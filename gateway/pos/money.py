@@ -55,11 +55,17 @@ class VatSplit:
         return {"vat_id": self.vat_id, "rate_bp": self.rate_bp, "gross": self.gross, "net": self.net, "vat": self.vat}
 
 
+def split_gross(gross: int, rate_bp: int) -> tuple[int, int]:
+    """``(net, vat)`` of a gross amount at ``rate_bp`` basis points, half away from zero on the net."""
+    net = div_round(gross * 10000, 10000 + rate_bp)
+    return net, gross - net
+
+
 def vat_split(vat_id: int, gross: int, rates: dict[int, int] | None = None) -> VatSplit:
     """Split a gross amount of one VAT id into net and VAT (half-up on the net)."""
     rate = (rates or VAT_RATES_BP)[vat_id]
-    net = div_round(gross * 10000, 10000 + rate)
-    return VatSplit(vat_id, rate, gross, net, gross - net)
+    net, vat = split_gross(gross, rate)
+    return VatSplit(vat_id, rate, gross, net, vat)
 
 
 def allocate(total: int, weights: list[int]) -> list[int]:

@@ -191,3 +191,22 @@ def test_scan_fake_sysfs(tmp_path: Path) -> None:
     assert len(found) == 1 and found[0].key == "04b8:0202:X123" and "/dev/ttyUSB0" in found[0].nodes
     matched = match(found, {"04b8:0202": {"driver": "escpos", "kind": "printer"}})
     assert matched[0]["known"] and matched[0]["driver"] == "escpos"
+
+
+async def test_bad_command_parameters_are_the_callers_error(setup: tuple[DeviceManager, LineDevice, Bus]) -> None:
+    """A command whose parameters the adapter cannot use is a 400, and the device stays online."""
+
+    mgr, _, _ = setup
+    await wait_state(mgr, "printer-1", "online")
+
+    class Strict(LineAdapter):
+        async def command(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+            return {"n": int(params["count"])}
+
+    mgr.add("printer-2", "spare", Strict(setup[1].port))
+    await wait_state(mgr, "printer-2", "online")
+    for bad in ({}, {"count": "many"}):
+        with pytest.raises(GatewayError) as info:
+            await mgr.command("printer-2", "ping", bad)
+        assert info.value.status == 400
+    assert mgr.get("printer-2").state == "online"
