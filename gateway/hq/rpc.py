@@ -75,6 +75,9 @@ class ReferenceHq:
 
     def handle(self, store: str, op: str, body: dict[str, Any]) -> dict[str, Any]:
         """Apply one request; raises RpcRefused for a refusal."""
+        for key in ("amount", "points"):
+            if key in body and (isinstance(body[key], bool) or not isinstance(body[key], int) or body[key] <= 0):
+                raise RpcRefused(f"{key} must be a positive integer")
         ref = body.get("ref")
         if ref is not None and f"{op}:{ref}" in self.state["refs"]:
             return dict(self.state["refs"][f"{op}:{ref}"])  # a retry: the same answer, nothing applied twice
@@ -99,7 +102,7 @@ class ReferenceHq:
             result = {"balance": card["balance"]}
         elif op == "voucher.refund":
             card = v.setdefault(str(body["code"]), {"balance": 0, "state": "active"})
-            card["balance"] += abs(int(body["amount"]))
+            card["balance"] += int(body["amount"])
             result = {"balance": card["balance"]}
         elif op in ("loyalty.earn", "loyalty.redeem"):
             points = int(body["points"])
