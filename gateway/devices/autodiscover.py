@@ -80,13 +80,15 @@ def discover(manager: Any, ids: StableIds, catalogue_path: Path | None, sysfs: P
     """Add catalogue devices not managed yet; returns the ids added."""
     catalogue = load_catalogue(catalogue_path)
     added: list[str] = []
-    pinned_nodes = {str(v) for d in manager.devices.values() if d.source == "config" for v in d.adapter.describe().values()}
+    # Transports of configured devices ("serial:/dev/ttyACM0@9600", "evdev:/dev/input/..."): a
+    # discovered node they already use is not managed a second time.
+    pinned = " ".join(str(d.adapter.describe().get("transport", "")) for d in manager.devices.values() if d.source == "config")
     for dev in scan_usb(sysfs):
         entry = catalogue.get(f"{dev.vid}:{dev.pid}")
         if entry is None:
             continue
         spec = spec_for(dev, entry, hid_layout)
-        if spec is None or any(str(v) in n for v in spec.values() for n in pinned_nodes if str(v).startswith("/dev/")):
+        if spec is None or any(str(v).startswith("/dev/") and str(v) in pinned for v in spec.values()):
             continue
         kind = str(entry.get("kind"))
         dev_id = ids.get(dev.key, kind, set(manager.devices))
