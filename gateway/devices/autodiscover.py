@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -82,13 +83,14 @@ def discover(manager: Any, ids: StableIds, catalogue_path: Path | None, sysfs: P
     added: list[str] = []
     # Transports of configured devices ("serial:/dev/ttyACM0@9600", "evdev:/dev/input/..."): a
     # discovered node they already use is not managed a second time.
-    pinned = " ".join(str(d.adapter.describe().get("transport", "")) for d in manager.devices.values() if d.source == "config")
+    pinned = {m for d in manager.devices.values() if d.source == "config"
+              for m in re.findall(r"/dev/[^@\s]+", str(d.adapter.describe().get("transport", "")))}
     for dev in scan_usb(sysfs):
         entry = catalogue.get(f"{dev.vid}:{dev.pid}")
         if entry is None:
             continue
         spec = spec_for(dev, entry, hid_layout)
-        if spec is None or any(str(v).startswith("/dev/") and str(v) in pinned for v in spec.values()):
+        if spec is None or any(str(v) in pinned for v in spec.values()):
             continue
         kind = str(entry.get("kind"))
         dev_id = ids.get(dev.key, kind, set(manager.devices))
