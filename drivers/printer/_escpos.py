@@ -8,6 +8,7 @@ per-user directory unless the operator already set the variable.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import tempfile
@@ -25,6 +26,29 @@ def _cache_dir() -> str:
     return str(path)
 
 
+def _fresh(pickle: Path) -> bool:
+    """True when ``pickle`` exists and is newer than the installed capabilities file.
+
+    python-escpos rebuilds an older pickle *in place* (open "wb", then dump), so a cache left by
+    an earlier install, as after a reinstall of the package, must be treated like a missing one.
+    """
+    try:
+        built = pickle.stat().st_mtime
+    except OSError:
+        return False
+    source = Path(os.environ.get("ESCPOS_CAPABILITIES_FILE") or _bundled_capabilities())
+    try:
+        return built >= source.stat().st_mtime
+    except OSError:
+        return False
+
+
+def _bundled_capabilities() -> str:
+    spec = importlib.util.find_spec("escpos")
+    locations = spec.submodule_search_locations if spec else None
+    return str(Path(next(iter(locations or []), ".")) / "capabilities.json")
+
+
 def _prepare_cache() -> None:
     """Point python-escpos at the shared cache, which is only ever replaced whole.
 
@@ -38,7 +62,7 @@ def _prepare_cache() -> None:
     if not shared:
         return
     name = f"{platform.python_version()}.capabilities.pickle"
-    if (Path(shared) / name).exists():
+    if _fresh(Path(shared) / name):
         os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = shared
         return
     private = tempfile.mkdtemp(dir=shared, prefix=".build-")

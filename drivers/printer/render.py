@@ -378,7 +378,9 @@ def slip_to_png(slip: Slip, width_px: int = 576, columns: int = 42) -> Image.Ima
                 for x in range(0, width_px, 12):
                     draw.line((x, cell_h // 2, x + 6, cell_h // 2), fill=0)
             else:
-                draw.text((0, 0), label[:columns], fill=96, font=font)
+                # Barcode data may hold control bytes (GS1 FNC1 as GS); the text shaper refuses those.
+                shown = "".join(c if c.isprintable() else "·" for c in label[:columns])
+                draw.text((0, 0), shown, fill=96, font=font)
             blocks.append(block)
     height = sum(b.height for b in blocks) or 1
     page = Image.new("L", (width_px, height + 2 * cell_h), 255)
@@ -409,6 +411,8 @@ def _text_block(
             glyph = Image.new("L", (cell_w, cell_h), 0 if span.invert else 255)
             draw = ImageDraw.Draw(glyph)
             ink = 255 if span.invert else 0
+            if not ch.isprintable():
+                ch = "·"
             draw.text((0, 0), ch, fill=ink, font=font)
             if span.bold:
                 draw.text((1, 0), ch, fill=ink, font=font)

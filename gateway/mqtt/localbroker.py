@@ -41,6 +41,8 @@ def _accepts(port: int) -> bool:
         return False
 
 
+class _PortTaken(Exception):
+    """mosquitto could not bind a port chosen as free: another process took it meanwhile."""
 
 
 class LocalBroker:
@@ -57,10 +59,18 @@ class LocalBroker:
     ) -> None:
         """``tls``: certificate files; its ``mqtts_port`` is replaced by a free port."""
         self.directory = Path(directory)
+        self.log = self.directory / "broker.log"
+        self._files = (store_id, clients, persistence, tls)
+        self._started = False
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._pick_ports()
+
+    def _pick_ports(self) -> None:
+        """Choose free ports and (re)write the broker files for them."""
+        store_id, clients, persistence, tls = self._files
         self.port = free_port()
         self.ws_port = free_port()
         self.tls = None if tls is None else dataclasses.replace(tls, mqtts_port=free_port())
-        self.log = self.directory / "broker.log"
         # As root Mosquitto drops to the "mosquitto" account, which cannot read a private
         # temp dir; a private broker runs as whoever starts it.
         user = "root" if os.geteuid() == 0 else os.environ.get("USER", "nobody")
@@ -77,7 +87,6 @@ class LocalBroker:
             tls=self.tls,
         )
         self.conf = paths["conf"]
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -85,8 +94,26 @@ class LocalBroker:
         return f"mqtt://127.0.0.1:{self.port}"
 
     def start(self, wait: float = 5.0) -> None:
-        """Start mosquitto and wait until every listener accepts connections."""
+        """Start mosquitto and wait until every listener accepts connections.
+
+        A free port can be taken by another process between choosing it and mosquitto binding
+        it; on the first start that is retried with fresh ports. A restart keeps its ports
+        (clients reconnect to the same address), so there a taken port is an error.
+        """
+        for attempt in range(5):
+            try:
+                self._start_once(wait)
+            except _PortTaken:
+                if self._started or attempt == 4:
+                    raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}") from None
+                self._pick_ports()
+                continue
+            self._started = True
+            return
+
+    def _start_once(self, wait: float) -> None:
         with open(self.log, "ab") as out:
+            mark = out.tell()
             self.proc = subprocess.Popen(
                 [MOSQUITTO, "-c", str(self.conf)],
                 stdout=out,
@@ -97,7 +124,11 @@ class LocalBroker:
         ports = [self.port, self.ws_port] + ([self.tls.mqtts_port] if self.tls else [])
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
+                self.proc = None
+                tail = self.log.read_bytes()[mark:].decode(errors="replace")
+                if "Address already in use" in tail:
+                    raise _PortTaken()
+                raise RuntimeError(f"mosquitto exited: {tail[-2000:]}")
             if all(_accepts(p) for p in ports):
                 return
             time.sleep(0.02)

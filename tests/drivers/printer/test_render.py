@@ -146,3 +146,11 @@ def test_logging_untouched(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG):
         render_bytes(b"\x1b")
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_png_of_barcode_with_control_bytes() -> None:
+    """GS1 barcode data carries GS (FNC1); the preview shows it instead of failing in the text shaper."""
+    for data in (b"\x1dk\x04\x1d\x00", b"\x1dkA\x01\x1d", b"\x1dk\x04123\x1d45\x00"):
+        slip = render_bytes(data)
+        assert "\x1d" in slip.elements[0].data  # type: ignore[union-attr]
+        assert slip_to_png(slip, 96, 8).height > 0

@@ -26,8 +26,6 @@ def nats_server_binary() -> str:
     return found
 
 
-
-
 class NatsServer:
     """One nats-server with JetStream on file storage in ``store_dir``; restartable on the same port."""
 
@@ -35,9 +33,13 @@ class NatsServer:
         self.store_dir = store_dir
         self.extra_conf = extra_conf
         self.port = port or free_port()
+        # A port chosen here may be taken by another process before the server binds it; until
+        # the server first answered, such a port is chosen again (see wait_ready_tcp).
+        self._may_repick = port is None
         self.sync_always = sync_always
         self.proc: subprocess.Popen[bytes] | None = None
         self.conf = store_dir / "nats.conf"
+        self._log_mark = 0
 
     @property
     def url(self) -> str:
@@ -53,20 +55,37 @@ class NatsServer:
             f'jetstream {{ store_dir: "{self.store_dir / "js"}", {sync} }}\n' + self.extra_conf
         )
         with open(self.store_dir / "server.log", "ab") as log:
+            self._log_mark = log.tell()
             self.proc = subprocess.Popen([nats_server_binary(), "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=log)
 
     async def wait_ready_tcp(self, within: float = 10.0) -> None:
-        """Wait until the client port accepts connections."""
+        """Wait until this server listens (its log says so) and the client port accepts connections.
+
+        Another process may have taken the port between choosing and binding it (a connection
+        would then reach that process, not this server); until the server first answered, an
+        automatically chosen port is then chosen again.
+        """
         deadline = time.monotonic() + within
         while True:
-            try:
-                _r, w = await asyncio.open_connection("127.0.0.1", self.port)
-                w.close()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.02)
+            log = (self.store_dir / "server.log").read_bytes()[self._log_mark:].decode(errors="replace")
+            if self.proc is not None and self.proc.poll() is not None:
+                self.proc = None
+                if self._may_repick and "address already in use" in log.lower():
+                    self.port = free_port()
+                    self.start()
+                    continue
+                raise RuntimeError(f"nats-server exited: {log[-1500:]}")
+            if "Server is ready" in log:
+                try:
+                    _r, w = await asyncio.open_connection("127.0.0.1", self.port)
+                    w.close()
+                    self._may_repick = False
+                    return
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nats-server on port {self.port} not ready within {within} s")
+            await asyncio.sleep(0.02)
 
     async def wait_ready(self, within: float = 10.0) -> None:
         """Wait until JetStream answers (servers without auth)."""
