@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.slow
+# The module fixture provisions twice (and may debootstrap first): far beyond the default test timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE = REPO / "ansible"
