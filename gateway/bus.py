@@ -4,18 +4,25 @@ Topics are dot-separated (``device.scanner-1.scan``, ``ledger.sale.finished``). 
 gives a pattern where ``*`` matches one segment and a trailing ``#`` matches the rest. A slow
 subscriber never blocks the publisher: when its queue is full the oldest event is dropped and
 its ``dropped`` counter grows, which the status page shows.
+
+A *listener* (:meth:`Bus.listen`) is called synchronously inside ``publish`` instead: for
+forwarders whose work per event is short and bounded (the MQTT bridge), which saves the queue
+and a wake-up of the event loop per event. A listener that raises is logged and counted; the
+publisher never sees it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 _ids = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +85,45 @@ class Subscription:
         self.close()
 
 
+class Listener:
+    """A function called synchronously for each matching event; see :meth:`Bus.listen`."""
+
+    def __init__(self, bus: Bus, pattern: str, fn: Callable[[Event], None]) -> None:
+        self.bus = bus
+        self.pattern = pattern
+        self.fn = fn
+        self.failed = 0
+
+    def _deliver(self, event: Event) -> None:
+        try:
+            self.fn(event)
+        except Exception:
+            self.failed += 1
+            log.exception("bus listener for %s failed on %s", self.pattern, event.topic)
+
+    def close(self) -> None:
+        """Stop being called."""
+        self.bus.unlisten(self)
+
+
 class Bus:
     """Publish/subscribe within the process. Must be used from the event loop's thread."""
 
     def __init__(self) -> None:
         self._subs: list[Subscription] = []
+        self._listeners: list[Listener] = []
         self.published = 0
+
+    def listen(self, pattern: str, fn: Callable[[Event], None]) -> Listener:
+        """Call ``fn(event)`` inside every ``publish`` of a matching topic; ``fn`` must not block."""
+        listener = Listener(self, pattern, fn)
+        self._listeners.append(listener)
+        return listener
+
+    def unlisten(self, listener: Listener) -> None:
+        """Remove a listener (idempotent)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     def subscribe(self, pattern: str = "#", maxsize: int = 1000) -> Subscription:
         """A new subscription for ``pattern``; close it when done."""
@@ -108,6 +148,9 @@ class Bus:
         for sub in list(self._subs):
             if topic_matches(sub.pattern, event.topic):
                 sub._offer(event)
+        for listener in list(self._listeners):
+            if topic_matches(listener.pattern, event.topic):
+                listener._deliver(event)
 
     @property
     def subscriber_count(self) -> int:

@@ -10,8 +10,6 @@ correlation data.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -24,7 +22,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from gateway import __version__
-from gateway.bus import Bus, Event, Subscription
+from gateway.bus import Bus, Event, Listener
 from gateway.mqtt.broker import check_name
 from gateway.mqtt.commands import GATEWAY_TARGET, CommandRegistry
 from gateway.mqtt.config import MqttConfig
@@ -106,8 +104,7 @@ class MqttComponent:
         self._started_at = time.time()
         self._retained: dict[str, bytes] = {}
         self._seqs: dict[str, int] = {}
-        self._subs: list[Subscription] = []
-        self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[Listener] = []
         self._last_rebirth = 0.0
         self.rebirths = 0
         self.events_out = 0
@@ -150,10 +147,9 @@ class MqttComponent:
         )
         self.link.subscribe(self.prefix + "gateway/device/+/cmd/+/+", 1)
         self.link.subscribe(self.prefix + "gateway/cmd/+/+", 1)
-        for pattern, handler in self._routes():
-            sub = self.bus.subscribe(pattern, maxsize=10000)
-            self._subs.append(sub)
-            self._tasks.append(asyncio.create_task(self._forward(sub, handler), name=f"mqtt-fwd-{pattern}"))
+        # Forwarded inside bus.publish: building and queueing one message is short, and it saves
+        # a queue and a loop wake-up per event on the scan path.
+        self._listeners = [self.bus.listen(pattern, handler) for pattern, handler in self._routes()]
         await self.link.start()
 
     def _routes(self) -> list[tuple[str, Callable[[Event], None]]]:
@@ -161,18 +157,9 @@ class MqttComponent:
 
     async def stop(self) -> None:
         """Publish ``offline`` (retained), disconnect cleanly and stop forwarding; idempotent."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        # Events already on the bus still go out (the link holds them if it is down).
-        for sub, (_, handler) in zip(self._subs, self._routes(), strict=False):
-            sub.close()
-            while not sub.queue.empty():
-                self._guarded(handler, sub.queue.get_nowait())
-        self._subs = []
+        for listener in self._listeners:
+            listener.close()
+        self._listeners = []
         await self.dispatcher.drain(grace=2.0)
         if self.link is not None:
             await self.link.stop(final=[(self.status_topic, self._status_payload("offline", reason="shutdown"))])
@@ -188,7 +175,7 @@ class MqttComponent:
             "boot_id": self.boot_id,
             "retained_topics": len(self._retained),
             "events_out": self.events_out,
-            "bus_dropped": sum(s.dropped for s in self._subs),
+            "forward_errors": sum(ln.failed for ln in self._listeners),
             "rebirths": self.rebirths,
             "commands": self.dispatcher.stats(),
         }
@@ -231,17 +218,6 @@ class MqttComponent:
         )
         for topic, payload in list(self._retained.items()):
             self.link.publish(topic, payload, qos=self.config.qos, retain=True, properties=self._json_props)
-
-    async def _forward(self, sub: Subscription, handler: Callable[[Event], None]) -> None:
-        async for event in sub:
-            self._guarded(handler, event)
-
-    @staticmethod
-    def _guarded(handler: Callable[[Event], None], event: Event) -> None:
-        try:
-            handler(event)
-        except Exception:
-            log.exception("mqtt: cannot forward bus event %s", event.topic)
 
     def _device_event(self, event: Event) -> None:
         parts = event.topic.split(".")
