@@ -84,10 +84,27 @@ SCHEMA = [
         INSERT INTO products_tri(rowid, name) VALUES (new.rowid, new.name);
     END;
     """,
+    # v4: a version number that every change of ``products`` raises, from any connection or
+    # process (a ``catalog import`` while the daemon runs, raw SQL): the daemon's product cache
+    # is valid only while it is unchanged.
+    """
+    CREATE TABLE IF NOT EXISTS catalog_version (id INTEGER PRIMARY KEY CHECK (id = 1), v INTEGER NOT NULL);
+    INSERT OR IGNORE INTO catalog_version(id, v) VALUES (1, 0);
+    CREATE TRIGGER IF NOT EXISTS catalog_version_ai AFTER INSERT ON products BEGIN
+        UPDATE catalog_version SET v = v + 1 WHERE id = 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS catalog_version_ad AFTER DELETE ON products BEGIN
+        UPDATE catalog_version SET v = v + 1 WHERE id = 1;
+    END;
+    CREATE TRIGGER IF NOT EXISTS catalog_version_au AFTER UPDATE ON products BEGIN
+        UPDATE catalog_version SET v = v + 1 WHERE id = 1;
+    END;
+    """,
 ]
 
 CODE_RE = re.compile(r"^[0-9A-Za-z-]{1,32}$")
 MAX_PRICE = 100_000_000
+CACHE_MAX = 50_000  # products kept in memory for sales; a store's fast movers fit many times over
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +229,9 @@ class Catalog:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         ledger.add_migrations("catalog", list(SCHEMA))
+        # Products by primary code as of catalog version ``_cache_v`` (read connection only).
+        self._cache: dict[str, Product] = {}
+        self._cache_v: int | None = None
 
     @staticmethod
     def _from_row(row: tuple[Any, ...]) -> Product:
@@ -231,12 +251,37 @@ class Catalog:
         return self._from_row(row)
 
     def lookup_many(self, codes: list[Any], conn: sqlite3.Connection | None = None) -> dict[str, Product]:
-        """Products stored under these primary codes, in one query (the common case of a sale)."""
+        """Products stored under these primary codes (the common case of a sale).
+
+        On the read connection the answer comes from a cache that is dropped whenever the
+        catalog version changed (any write to ``products``, from any process); the version is
+        read *before* the rows, so a change committed in between only costs one more reload.
+        Lookups on another connection (a write transaction, whose uncommitted changes must not
+        leak into the cache) always query.
+        """
         wanted = sorted({c for c in codes if isinstance(c, str) and c})[:500]
         if not wanted:
             return {}
-        rows = (conn or self.ledger.reader).execute(
-            f"SELECT code, name, vat_id, price, unit, grp FROM products WHERE code IN ({','.join('?' * len(wanted))})", wanted
+        if conn is not None:
+            return self._query_many(conn, wanted)
+        reader = self.ledger.reader
+        version = reader.execute("SELECT v FROM catalog_version WHERE id = 1").fetchone()[0]
+        if version != self._cache_v:
+            self._cache.clear()
+            self._cache_v = version
+        cache = self._cache
+        found = {c: cache[c] for c in wanted if c in cache}
+        if len(found) < len(wanted):
+            fresh = self._query_many(reader, [c for c in wanted if c not in found])
+            if len(cache) + len(fresh) > CACHE_MAX:
+                cache.clear()
+            cache.update(fresh)
+            found.update(fresh)
+        return found
+
+    def _query_many(self, conn: sqlite3.Connection, codes: list[str]) -> dict[str, Product]:
+        rows = conn.execute(
+            f"SELECT code, name, vat_id, price, unit, grp FROM products WHERE code IN ({','.join('?' * len(codes))})", codes
         ).fetchall()
         return {r[0]: self._from_row(r) for r in rows}
 

@@ -87,11 +87,46 @@ def test_v2_migration_rebuilds_the_index_of_an_existing_catalog(tmp_path: Path, 
     cat = Catalog(led)
     led.open()
     try:
-        assert led.query_one("SELECT version FROM schema_versions WHERE component='catalog'") == 3
+        assert led.query_one("SELECT version FROM schema_versions WHERE component='catalog'") == len(catalog_mod.SCHEMA)
         sql: Any = led.query_one("SELECT sql FROM sqlite_master WHERE name='products_fts'")
         assert "prefix='2 3 4'" in sql
         assert set(names(cat.search("mi"))) == {"Milch frisch", "Milchreis", "Bio Milch", "Mild Senf", "Käse mild"}
         led.write_sync(lambda txn: Catalog.upsert(txn, [Product("2000", "Mineralwasser", 1, 59, "piece")]))
         assert "Mineralwasser" in names(cat.search("min"))  # the triggers feed the new index
+    finally:
+        led.close()
+
+
+def test_sale_prices_follow_every_catalog_change_despite_the_cache(tmp_path: Path) -> None:
+    """Cached products are dropped on any change of ``products``: this process's writer, another
+    process's import (a second connection), a rolled-back change never shows."""
+    import sqlite3
+
+    led = Ledger(tmp_path / "ledger.db")
+    cat = Catalog(led)
+    led.open()
+    try:
+        led.write_sync(lambda txn: Catalog.upsert(txn, products()))
+        code = products()[0].code
+        first = cat.lookup_many([code])[code].price
+        assert cat.lookup_many([code])[code].price == first  # served from the cache
+        led.write_sync(lambda txn: txn.execute("UPDATE products SET price = price + 1 WHERE code = ?", (code,)))
+        assert cat.lookup_many([code])[code].price == first + 1
+        other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)  # e.g. `storegw catalog import`
+        other.execute("UPDATE products SET price = 4242 WHERE code = ?", (code,))
+        other.close()
+        assert cat.lookup_many([code])[code].price == 4242
+
+        def rolled_back(txn: Any) -> None:
+            txn.execute("UPDATE products SET price = 1 WHERE code = ?", (code,))
+            # Inside the transaction the change is visible, but never cached.
+            assert cat.lookup_many([code], txn.conn)[code].price == 1
+            raise RuntimeError("abort")
+
+        with pytest.raises(RuntimeError):
+            led.write_sync(rolled_back)
+        assert cat.lookup_many([code])[code].price == 4242
+        led.write_sync(lambda txn: txn.execute("DELETE FROM products WHERE code = ?", (code,)))
+        assert cat.lookup_many([code]) == {}
     finally:
         led.close()
