@@ -360,9 +360,13 @@ class Ledger:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                 outcomes = [(fut, loop, None, err) for _fn, fut, loop in batch]
+        # One wake-up per event loop for the whole group, not one per caller.
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
         for fut, loop, value, exc in outcomes:
+            by_loop.setdefault(loop, []).append((fut, value, exc))
+        for loop, settled in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits any more
-                loop.call_soon_threadsafe(_settle, fut, value, exc)
+                loop.call_soon_threadsafe(_settle_all, settled)
 
     def write_sync(self, fn: Callable[[Txn], R]) -> R:
         """Blocking variant for the CLI and set-up code; announces entries to listeners too."""
@@ -498,6 +502,11 @@ def _settle(fut: asyncio.Future[Any], value: Any, exc: BaseException | None) -> 
         fut.set_exception(exc)
     else:
         fut.set_result(value)
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for fut, value, exc in settled:
+        _settle(fut, value, exc)
 
 
 def _file_size(p: Path) -> int:

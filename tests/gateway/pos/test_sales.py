@@ -205,3 +205,17 @@ async def test_scanned_in_store_codes_and_gtin_forms(gw: Gateway) -> None:
         await gw.carts.add_line(cart["id"], "4006381333932")
     with pytest.raises(BadRequest, match="check digit"):
         await gw.carts.add_line(cart["id"], "2811111068709")
+
+
+async def test_stock_of_repeated_codes_and_large_receipts(gw: Gateway) -> None:
+    """One receipt's stock moves go in as one statement: a code on several lines counts each
+    line, receipts larger than one statement's chunk move every line, a void puts all back."""
+    await gw.sales.finish(cashier="c", lines=[{"code": "40084015", "qty": 2}, {"code": "4006381333931"},
+                                              {"code": "40084015", "qty": 3}], payments=[{"method": "cash", "amount": 10_000}])
+    assert stock(gw, "40084015") == -5000
+    assert stock(gw, "4006381333931") == -1000
+    big = await gw.sales.finish(cashier="c", lines=[{"code": "40084015"}] * 450,
+                                payments=[{"method": "cash", "amount": 100_000}])
+    assert stock(gw, "40084015") == -455_000
+    await gw.sales.void(big["receipt_no"], cashier="m")
+    assert stock(gw, "40084015") == -5000
