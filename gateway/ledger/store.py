@@ -164,6 +164,8 @@ class Ledger:
             collections.deque())
         self._draining = False
         self.last_verification: dict[str, Any] | None = None
+        self._probes: dict[str, str] = {}
+        self.probed: dict[str, Any] = {}
         self.commits = 0
         self.opened_at = 0.0
 
@@ -176,6 +178,18 @@ class Ledger:
     def add_migrations(self, component: str, steps: list[str | Callable[[sqlite3.Connection], None]]) -> None:
         """Register a component's schema steps (SQL scripts or callables), applied once each in order."""
         self._migrations.append((component, steps))
+
+    def add_commit_probe(self, name: str, sql: str) -> None:
+        """Run ``sql`` (one value) in every write transaction just before its COMMIT; the value is
+        in ``probed[name]`` once the commit is durable, before any writer is answered.
+
+        Lets readers notice changes made by this process's writes without querying (the product
+        cache watches the catalog version this way).
+        """
+        self._probes[name] = sql
+
+    def _probe(self, conn: sqlite3.Connection) -> dict[str, Any]:
+        return {name: conn.execute(sql).fetchone()[0] for name, sql in self._probes.items()}
 
     def add_listener(self, fn: Callable[[list[JournalEntry]], None]) -> None:
         """Call ``fn(entries)`` on the event loop after each commit."""
@@ -203,6 +217,7 @@ class Ledger:
             for proj in self.projections:
                 proj.setup(self._wconn)
             row = self._wconn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+            self.probed = self._probe(self._wconn)
             self._rconn = self._connect()
         except sqlite3.DatabaseError as err:
             raise LedgerError(f"cannot open ledger {self.path}: {err}") from err
@@ -276,7 +291,9 @@ class Ledger:
             txn = Txn(self, conn)
             try:
                 result = fn(txn)
+                probed = self._probe(conn)
                 conn.execute("COMMIT")
+                self.probed.update(probed)
             except BaseException:
                 self._last_seq, self._last_hash = saved
                 with contextlib.suppress(sqlite3.Error):
@@ -352,7 +369,9 @@ class Ledger:
                             conn.execute("RELEASE w")
                         self._last_seq, self._last_hash = saved
                         outcomes.append((fut, loop, None, err))
+                probed = self._probe(conn)
                 conn.execute("COMMIT")
+                self.probed.update(probed)
                 self.commits += 1
             except BaseException as err:
                 self._last_seq, self._last_hash = start

@@ -15,6 +15,7 @@ import io
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -105,6 +106,7 @@ SCHEMA = [
 CODE_RE = re.compile(r"^[0-9A-Za-z-]{1,32}$")
 MAX_PRICE = 100_000_000
 CACHE_MAX = 50_000  # products kept in memory for sales; a store's fast movers fit many times over
+VERSION_SQL = "SELECT v FROM catalog_version WHERE id = 1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +231,13 @@ class Catalog:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         ledger.add_migrations("catalog", list(SCHEMA))
-        # Products by primary code as of catalog version ``_cache_v`` (read connection only).
+        ledger.add_commit_probe("catalog_version", VERSION_SQL)
+        # Products by primary code, valid while the catalog version seen stays ``_cache_v``.
         self._cache: dict[str, Product] = {}
-        self._cache_v: int | None = None
+        self._cache_v: tuple[Any, Any] | None = None
+        self._read_v: Any = None
+        self._read_at = -1e9
+        self.recheck_s = 1.0
 
     @staticmethod
     def _from_row(row: tuple[Any, ...]) -> Product:
@@ -254,10 +260,14 @@ class Catalog:
         """Products stored under these primary codes (the common case of a sale).
 
         On the read connection the answer comes from a cache that is dropped whenever the
-        catalog version changed (any write to ``products``, from any process); the version is
-        read *before* the rows, so a change committed in between only costs one more reload.
-        Lookups on another connection (a write transaction, whose uncommitted changes must not
-        leak into the cache) always query.
+        catalog version changes; a trigger raises it on any write to ``products``. This
+        process's writes report the new version as part of their commit (a ledger commit
+        probe), so they are seen at once and without a query; changes by another process (a
+        ``storegw catalog import`` while the daemon runs) are seen by reading the version at
+        most ``recheck_s`` later. Rows are always read after the version they are filed under,
+        so a change committed in between costs a reload, never a stale price. Lookups on
+        another connection (a write transaction, whose uncommitted changes must not leak into
+        the cache) always query.
         """
         wanted = sorted({c for c in codes if isinstance(c, str) and c})[:500]
         if not wanted:
@@ -265,7 +275,11 @@ class Catalog:
         if conn is not None:
             return self._query_many(conn, wanted)
         reader = self.ledger.reader
-        version = reader.execute("SELECT v FROM catalog_version WHERE id = 1").fetchone()[0]
+        now = time.monotonic()
+        if now - self._read_at >= self.recheck_s:
+            self._read_v = reader.execute(VERSION_SQL).fetchone()[0]
+            self._read_at = now
+        version = (self.ledger.probed.get("catalog_version"), self._read_v)
         if version != self._cache_v:
             self._cache.clear()
             self._cache_v = version

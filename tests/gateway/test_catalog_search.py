@@ -77,6 +77,7 @@ def test_diacritics_and_punctuation(cat: Catalog) -> None:
 def test_v2_migration_rebuilds_the_index_of_an_existing_catalog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A ledger created with schema v1 gets the prefix index on open and still finds every product."""
     monkeypatch.setattr(catalog_mod, "SCHEMA", catalog_mod.SCHEMA[:1])
+    monkeypatch.setattr(catalog_mod, "VERSION_SQL", "SELECT 0")  # v1 had no catalog version
     led = Ledger(tmp_path / "ledger.db")
     Catalog(led)
     led.open()
@@ -98,9 +99,11 @@ def test_v2_migration_rebuilds_the_index_of_an_existing_catalog(tmp_path: Path, 
 
 
 def test_sale_prices_follow_every_catalog_change_despite_the_cache(tmp_path: Path) -> None:
-    """Cached products are dropped on any change of ``products``: this process's writer, another
-    process's import (a second connection), a rolled-back change never shows."""
+    """Cached products are dropped on any change of ``products``: this process's writes at once,
+    another process's import (a second connection) after the re-read interval; a rolled-back
+    change never shows."""
     import sqlite3
+    import time
 
     led = Ledger(tmp_path / "ledger.db")
     cat = Catalog(led)
@@ -108,6 +111,7 @@ def test_sale_prices_follow_every_catalog_change_despite_the_cache(tmp_path: Pat
     try:
         led.write_sync(lambda txn: Catalog.upsert(txn, products()))
         code = products()[0].code
+        cat.recheck_s = 3600
         first = cat.lookup_many([code])[code].price
         assert cat.lookup_many([code])[code].price == first  # served from the cache
         led.write_sync(lambda txn: txn.execute("UPDATE products SET price = price + 1 WHERE code = ?", (code,)))
@@ -115,7 +119,13 @@ def test_sale_prices_follow_every_catalog_change_despite_the_cache(tmp_path: Pat
         other = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)  # e.g. `storegw catalog import`
         other.execute("UPDATE products SET price = 4242 WHERE code = ?", (code,))
         other.close()
-        assert cat.lookup_many([code])[code].price == 4242
+        cat.recheck_s = 0.2  # another process's change shows once the version is read again
+        cat.lookup_many([code])
+        deadline = time.monotonic() + 5
+        while cat.lookup_many([code])[code].price != 4242:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        cat.recheck_s = 3600  # this process's writes never wait for a re-read
 
         def rolled_back(txn: Any) -> None:
             txn.execute("UPDATE products SET price = 1 WHERE code = ?", (code,))
@@ -128,5 +138,20 @@ def test_sale_prices_follow_every_catalog_change_despite_the_cache(tmp_path: Pat
         assert cat.lookup_many([code])[code].price == 4242
         led.write_sync(lambda txn: txn.execute("DELETE FROM products WHERE code = ?", (code,)))
         assert cat.lookup_many([code]) == {}
+    finally:
+        led.close()
+
+
+async def test_price_change_through_the_group_commit_shows_at_once(tmp_path: Path) -> None:
+    led = Ledger(tmp_path / "ledger.db")
+    cat = Catalog(led)
+    led.open()
+    try:
+        await led.write(lambda txn: Catalog.upsert(txn, products()))
+        code = products()[0].code
+        cat.recheck_s = 3600
+        before = cat.lookup_many([code])[code].price
+        await led.write(lambda txn: txn.execute("UPDATE products SET price = price + 5 WHERE code = ?", (code,)))
+        assert cat.lookup_many([code])[code].price == before + 5
     finally:
         led.close()
