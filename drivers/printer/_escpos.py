@@ -56,10 +56,11 @@ def _prepare_cache() -> None:
     restart racing the CLI) could read a half-written file. A missing pickle is therefore built
     in a private directory and renamed into the shared one atomically.
     """
-    if os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR"):
-        return
     shared = _cache_dir()
-    if not shared:
+    preset = os.environ.get("ESCPOS_CAPABILITIES_PICKLE_DIR")
+    # A directory the operator chose is theirs; our own (inherited from a parent process that
+    # imported this module) is checked again, as the parent may have found it stale too.
+    if not shared or (preset and preset != shared):
         return
     name = f"{platform.python_version()}.capabilities.pickle"
     if _fresh(Path(shared) / name):

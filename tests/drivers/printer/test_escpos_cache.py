@@ -15,9 +15,11 @@ from drivers.printer._escpos import _bundled_capabilities
 IMPORT = "import drivers.printer._escpos as e; print(len(e.capabilities.CAPABILITIES['profiles']))"
 
 
-def _start(home: Path) -> subprocess.Popen[str]:
+def _start(home: Path, inherited: bool = False) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESCPOS_")}
     env["XDG_CACHE_HOME"] = str(home)
+    if inherited:  # as set by a parent that imported the module (the pytest controller, the CLI)
+        env["ESCPOS_CAPABILITIES_PICKLE_DIR"] = str(home / "storegw" / "escpos")
     return subprocess.Popen(
         [sys.executable, "-c", IMPORT],
         env=env,
@@ -28,8 +30,9 @@ def _start(home: Path) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("stale", [False, True], ids=["missing", "stale"])
-def test_concurrent_starts_all_load_the_capabilities(tmp_path: Path, stale: bool) -> None:
+@pytest.mark.parametrize(("stale", "inherited"), [(False, False), (True, False), (True, True)],
+                         ids=["missing", "stale", "stale-inherited"])
+def test_concurrent_starts_all_load_the_capabilities(tmp_path: Path, stale: bool, inherited: bool) -> None:
     """A missing or stale pickle is rebuilt privately; no process ever reads a half-written one."""
     cache = tmp_path / "storegw" / "escpos"
     pickle = cache / f"{platform.python_version()}.capabilities.pickle"
@@ -40,7 +43,7 @@ def test_concurrent_starts_all_load_the_capabilities(tmp_path: Path, stale: bool
         pickle.write_bytes(b"stale")
         old = os.stat(_bundled_capabilities()).st_mtime - 3600
         os.utime(pickle, (old, old))
-    procs = [_start(tmp_path) for _ in range(6)]
+    procs = [_start(tmp_path, inherited) for _ in range(6)]
     results = [p.communicate(timeout=60) for p in procs]
     for proc, (out, err) in zip(procs, results, strict=True):
         assert proc.returncode == 0, err
