@@ -190,8 +190,14 @@ class CardMethod:
         """Reverse the original card payment when known (same day), else a refund of ``amount``."""
         async with self._lock:
             await self._reconcile_pending()
-            receipt = (original or {}).get("details", {}).get("receipt_number") if original else None
-            return await self._converse("reversal" if receipt else "refund", amount, ref, receipt)
+            spent = (original or {}).get("details") or {}
+            receipt = spent.get("receipt_number")
+            result = await self._converse("reversal" if receipt else "refund", amount, ref, receipt)
+            if receipt and spent.get("intent_id"):
+                # The original authorization is gone: a retried sale must not adopt it (see charge).
+                await self._journal("payment.reversed", {"intent_id": spent["intent_id"], "amount": amount,
+                                                         "reason": f"reversed by intent {result['intent_id']} ({ref})"})
+            return result
 
     async def _converse(self, kind: str, amount: int, ref: str, receipt: int | None = None) -> dict[str, Any]:
         intent_id = uuid.uuid4().hex
@@ -266,8 +272,14 @@ class CardMethod:
             "SELECT intent_id, receipt_number, amount FROM card_payments WHERE kind='charge' AND state IN ('authorized','recovered') "
             "AND used_by IS NULL AND created_at < ?", (cutoff,))
         n = 0
-        for intent_id, receipt, amount in rows:
+        for intent_id, _receipt, amount in rows:
             async with self._lock:
+                # Read again under the lock: a retried sale may have adopted it meanwhile.
+                receipt = self.ledger.query_one(
+                    "SELECT receipt_number FROM card_payments WHERE intent_id=? AND state IN ('authorized','recovered') "
+                    "AND used_by IS NULL", (intent_id,))
+                if receipt is None:
+                    continue
                 client = self._client()
                 try:
                     result = await client.reversal(int(receipt))

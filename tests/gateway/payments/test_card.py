@@ -20,7 +20,7 @@ import pytest
 from drivers.zvt.simulator import ZvtSimulator
 from gateway.app import Gateway
 from gateway.config import Config
-from gateway.errors import GatewayError
+from gateway.errors import Conflict, GatewayError
 from gateway.idempotency import IdemKey
 from gateway.netutil import free_port
 from gateway.payments.card import CardMethod, PaymentDeclined, ZvtConfig, install
@@ -101,6 +101,31 @@ async def test_retry_after_failed_commit_adopts_authorization(card: tuple[Gatewa
     assert len(booked(sim)) == 1
     assert r["payments"][0]["details"]["receipt_number"] == 1
     assert gw.ledger.query_one("SELECT used_by FROM card_payments") == r["receipt_no"]
+
+
+async def test_retry_after_failed_commit_charges_again_once_reversed(card: tuple[Gateway, ZvtSimulator, CardMethod]) -> None:
+    """A commit that fails after the charge reverses it; the retry must not adopt the reversed one."""
+    gw, sim, method = card
+    failures = [1]
+
+    def flaky_hook(txn: Any, type_: str, receipt: dict[str, Any]) -> None:
+        if failures:
+            failures.pop()
+            raise Conflict("stock changed meanwhile")
+
+    gw.sales.commit_hooks.append(flaky_hook)
+    body = {"lines": LINES, "payments": [{"method": "card", "amount": 398}]}
+    key = IdemKey.make("sale-2", "till", "sale", body)
+    with pytest.raises(Conflict):
+        await asyncio.wait_for(gw.sales.finish(cashier="c", idem=key, **body), 30)
+    first = next(iter(sim.journal.entries.values()))
+    assert first.kind == "payment" and first.state == "reversed"
+    r = await asyncio.wait_for(gw.sales.finish(cashier="c", idem=key, **body), 30)
+    assert len(booked(sim)) == 1
+    assert r["payments"][0]["details"]["receipt_number"] != first.receipt_number
+    assert gw.ledger.query("SELECT state, used_by FROM card_payments WHERE kind='charge' ORDER BY created") == [
+        ("reversed", None), ("authorized", r["receipt_no"])]
+    assert await method.reverse_orphans() == 0
 
 
 async def test_disconnect_after_result_is_recovered_as_paid(card: tuple[Gateway, ZvtSimulator, CardMethod]) -> None:
