@@ -51,6 +51,12 @@ def _receipt_entry(conn: Any, receipt_no: int) -> tuple[str, dict[str, Any], int
     return jrow[0], json.loads(jrow[1]), voided_by
 
 
+def _cart_version(conn: Any, cart_id: str) -> tuple[str, int] | None:
+    """``(state, updated_seq)``: changes with every event of the cart."""
+    row = conn.execute("SELECT state, updated_seq FROM carts WHERE id=?", (cart_id,)).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
 LINE_FIELDS = frozenset({"code", "qty", "weight_g", "weight_source"})
 
 
@@ -240,7 +246,9 @@ class SaleService:
                       idem: IdemKey | None, training: bool | None, extra: dict[str, Any] | None = None,
                       priced_in: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         pays = self._check_payments(payments)
+        version = None
         if cart_id is not None:
+            version = _cart_version(self.ledger.reader, cart_id)
             state, _, data = load_cart(self.ledger.reader, cart_id)
             if state != "open":
                 raise Conflict(f"cart {cart_id} is {state}", state=state)
@@ -277,10 +285,12 @@ class SaleService:
         await self._sign("sale", draft)
 
         def check(txn: Txn) -> None:
-            if cart_id is not None:
-                st, _, _ = load_cart(txn.conn, cart_id)
-                if st != "open":
-                    raise Conflict(f"cart {cart_id} is {st}", state=st)
+            # The cart may have changed while the payment ran (a line added, the cart parked):
+            # the receipt must hold exactly what was priced and paid, so refuse (the charge is reversed).
+            if cart_id is not None and _cart_version(txn.conn, cart_id) != version:
+                st = load_cart(txn.conn, cart_id)[0]
+                raise Conflict(f"cart {cart_id} is {st}" if st != "open" else f"cart {cart_id} changed during payment; "
+                               "check out again", state=st)
 
         try:
             return await self._commit("sale.finished", draft, idem, check)

@@ -219,3 +219,42 @@ async def test_stock_of_repeated_codes_and_large_receipts(gw: Gateway) -> None:
     assert stock(gw, "40084015") == -455_000
     await gw.sales.void(big["receipt_no"], cashier="m")
     assert stock(gw, "40084015") == -5000
+
+
+class SlowCard:
+    """A non-cash method whose charge takes a while (the customer at the terminal); records refunds."""
+
+    name = "slowcard"
+    is_cash = False
+
+    def __init__(self) -> None:
+        self.charging = asyncio.Event()
+        self.charged: list[int] = []
+        self.refunded: list[int] = []
+
+    async def charge(self, amount: int, ref: str) -> dict[str, Any]:
+        self.charging.set()
+        await asyncio.sleep(0.2)
+        self.charged.append(amount)
+        return {"auth": len(self.charged)}
+
+    async def refund(self, amount: int, ref: str, original: dict[str, Any] | None) -> dict[str, Any]:
+        self.refunded.append(amount)
+        return {}
+
+
+async def test_cart_changed_during_payment_is_refused_and_the_charge_reversed(gw: Gateway) -> None:
+    card = SlowCard()
+    gw.payments.register(card)
+    cart = await gw.carts.open("c")
+    await gw.carts.add_line(cart["id"], "40084015")
+    gross = gw.carts.get(cart["id"])["totals"]["gross"]
+    checkout = asyncio.create_task(gw.sales.finish(cashier="c", cart_id=cart["id"],
+                                                   payments=[{"method": "slowcard", "amount": gross}]))
+    await asyncio.wait_for(card.charging.wait(), 5)
+    await gw.carts.add_line(cart["id"], "40084015", qty=5)  # scanned while the customer pays
+    with pytest.raises(Conflict, match="changed during payment"):
+        await asyncio.wait_for(checkout, 5)
+    assert card.refunded == card.charged == [gross]
+    assert stock(gw, "40084015") == 0
+    assert gw.carts.get(cart["id"])["state"] == "open"  # check out again with the new total
