@@ -18,6 +18,9 @@ from gateway.pos.catalog import Catalog, Resolved
 from gateway.pos.pricing import apply_line_discount, discount_amount, price_line, totals
 
 
+WEIGHT_SOURCES = ("scale", "manual")
+
+
 def check_qty(cfg: PosConfig, qty: Any, weight_g: Any, weight_source: str = "") -> tuple[int | None, int | None]:
     """Validate a quantity in pieces or a weight in grams against the configured limits."""
     if qty is not None and (isinstance(qty, bool) or not isinstance(qty, int)):
@@ -29,10 +32,11 @@ def check_qty(cfg: PosConfig, qty: Any, weight_g: Any, weight_source: str = "") 
     if weight_g is not None:
         if not 1 <= weight_g <= cfg.max_weight_g:
             raise BadRequest(f"weight_g must be 1..{cfg.max_weight_g}", field="weight_g")
+        if weight_source not in WEIGHT_SOURCES:
+            raise BadRequest("weight_source must be 'scale' (a reading of the till's scale) or 'manual'", field="weight_source")
         if weight_source != "scale" and not cfg.manual_weight_allowed:
             # Legal-for-trade: a weight must come from a verified scale reading unless allowed.
-            if weight_source == "manual":
-                raise BadRequest("manual weight entry is not allowed on this till", field="weight_g")
+            raise BadRequest("manual weight entry is not allowed on this till: weigh on the scale", field="weight_g")
     return qty, weight_g
 
 

@@ -113,7 +113,7 @@ def sale_body(rng: random.Random) -> dict[str, Any]:
     """A small random one-shot cash sale."""
     lines: list[dict[str, Any]] = []
     for p in rng.sample(PRODUCTS, rng.randint(1, 3)):
-        lines.append({"code": p["code"], "weight_g": rng.randint(100, 2000)} if p["unit"] == "kg"
+        lines.append({"code": p["code"], "weight_g": rng.randint(100, 2000), "weight_source": "scale"} if p["unit"] == "kg"
                      else {"code": p["code"], "qty": rng.randint(1, 3)})
     return {"lines": lines, "payments": [{"method": "cash", "amount": 5000}]}
 

@@ -52,7 +52,7 @@ class Demo:
 
         code = call("/api/v1/products?q=bio&limit=1")["products"][0]["code"]
         product = call(f"/api/v1/products/{code}")
-        line = {"code": code, "weight_g": 500} if product["unit"] == "kg" else {"code": code, "qty": 1}
+        line = {"code": code, "weight_g": 500, "weight_source": "scale"} if product["unit"] == "kg" else {"code": code, "qty": 1}
         return dict(call("/api/v1/sales", {"lines": [line], "payments": [{"method": "cash", "amount": 100_000}]}))
 
     def status(self) -> dict[str, Any]:

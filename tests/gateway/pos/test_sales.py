@@ -83,7 +83,10 @@ async def test_cart_flow_discounts_void_park_resume(gw: Gateway) -> None:
 async def test_bad_inputs_raise_bad_request(gw: Gateway) -> None:
     pay = [{"method": "cash", "amount": 100}]
     for lines in ([], [{"code": "nope"}], [{"code": "40084015", "qty": -1}], [{"code": "40084015", "qty": 10**9}],
-                  [{"code": "40084015", "qty": 1.5}], [{"code": "1001", "weight_g": 100, "weight_source": "manual"}]):
+                  [{"code": "40084015", "qty": 1.5}], [{"code": "1001", "weight_g": 100, "weight_source": "manual"}],
+                  # Legal-for-trade: a weight without a scale reading is manual entry, whatever it is called.
+                  [{"code": "1001", "weight_g": 100}], [{"code": "1001", "weight_g": 100, "weight_source": ""}],
+                  [{"code": "1001", "weight_g": 100, "weight_source": "keyboard"}]):
         with pytest.raises((BadRequest, NotFound)):
             await gw.sales.finish(cashier="c", lines=lines, payments=pay)
     for pays in ([], [{"method": "cash", "amount": -5}], [{"method": "bitcoin", "amount": 100}], [{"method": "cash", "amount": 10}],
