@@ -17,7 +17,6 @@ from gateway.ledger import Ledger, Txn
 from gateway.pos.catalog import Catalog, Resolved
 from gateway.pos.pricing import apply_line_discount, discount_amount, price_line, totals
 
-
 WEIGHT_SOURCES = ("scale", "manual")
 
 
