@@ -15,6 +15,7 @@ from aiohttp import web
 
 from gateway.api.keys import MAX_BODY
 from gateway.errors import BadRequest, PayloadTooLarge
+from gateway.jsonbody import json_object
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -81,15 +82,7 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"request body exceeds {request.app[MAX_BODY]} bytes") from None
     if not raw:
         raise BadRequest("request body must be a JSON object")
-    try:
-        doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BadRequest(f"malformed JSON: {err}") from None
-    except RecursionError:
-        raise BadRequest("malformed JSON: nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise BadRequest("request body must be a JSON object")
-    return doc
+    return json_object(raw)
 
 
 def int_param(request: web.Request, name: str, lo: int = 0, hi: int = 2**62) -> int:

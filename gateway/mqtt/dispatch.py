@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import BadRequest, Conflict, Forbidden, GatewayError
+from gateway.jsonbody import json_object
 from gateway.mqtt.commands import (
     GATEWAY_TARGET,
     Command,
@@ -163,12 +163,7 @@ class CommandDispatcher:
             raise BadRequest(f"payload larger than {MAX_PAYLOAD} bytes")
         if not req.payload:
             return {}
-        try:
-            data = json.loads(req.payload)
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise BadRequest(f"payload is not valid JSON: {err}") from err
-        if not isinstance(data, dict):
-            raise BadRequest("payload must be a JSON object")
+        data = json_object(req.payload, "payload")
         rid = data.get("request_id")
         if rid is not None:
             if not isinstance(rid, str) or not _REQUEST_ID_RE.match(rid):

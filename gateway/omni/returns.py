@@ -17,6 +17,7 @@ neither does.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from typing import Any
 
@@ -29,6 +30,8 @@ from gateway.omni.stock import Line, StockService, lines_json, parse_lines, prod
 from gateway.pos.money import div_round
 from gateway.pos.pricing import settle, totals
 from gateway.pos.sales import SaleService, return_totals
+
+log = logging.getLogger(__name__)
 
 
 def returned_of_order(conn: sqlite3.Connection, order_id: str) -> dict[str, int]:
@@ -126,6 +129,11 @@ class ReturnService:
         return await self._return_order(order_id, items, cashier, refund_method, idem)
 
     async def _return_order(self, order_id: str, items: Any, cashier: str, refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
+        async with self.sales.receipt_lock(("order", order_id)):
+            return await self._return_order_locked(order_id, items, cashier, refund_method, idem)
+
+    async def _return_order_locked(self, order_id: str, items: Any, cashier: str, refund_method: str,
+                                   idem: IdemKey | None) -> dict[str, Any]:
         if refund_method != "original":
             self.sales.payments.get(refund_method)
         order, online = await self.lookup_order(order_id, refund_method)
@@ -162,8 +170,7 @@ class ReturnService:
                                  "cashier": cashier, "lines": lines, "totals": tot, "payments": [payment], "change": 0,
                                  "training": self.sales.cfg.training, "hq_confirmed": online}
         await self.sales.sign("return", draft)
-        receipt = (await self.sales.commit_receipts([("sale.returned", draft)], idem, check))[0]
-        return receipt
+        return await self.sales.commit_refunded("sale.returned", draft, idem, check)
 
     async def exchange(self, receipt_no: int, items: Any, new_lines: Any, payments: Any, *, cashier: str,
                        refund_method: str = "cash", idem: IdemKey | None = None) -> dict[str, Any]:
@@ -178,6 +185,11 @@ class ReturnService:
 
     async def _exchange(self, receipt_no: int, items: Any, new_lines: Any, payments: Any, cashier: str,
                         refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
+        async with self.sales.receipt_lock(receipt_no):
+            return await self._exchange_locked(receipt_no, items, new_lines, payments, cashier, refund_method, idem)
+
+    async def _exchange_locked(self, receipt_no: int, items: Any, new_lines: Any, payments: Any, cashier: str,
+                               refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
         sales = self.sales
         orig, build = sales.return_lines(self.ledger.reader, receipt_no, items)
         back = build(self.ledger.reader)
@@ -214,6 +226,8 @@ class ReturnService:
         try:
             ret, sale = await sales.commit_receipts([("sale.returned", ret_draft), ("sale.finished", sale_draft)], idem, check)
         except GatewayError:
+            log.error("exchange of receipt %s: refunded %s %s but the receipts could not be committed: reconcile by hand",
+                      receipt_no, refund_method, ret_tot["gross"])
             await sales.reverse(recorded, ref)
             raise
         return _exchange_result(ret, sale)

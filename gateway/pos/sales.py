@@ -8,8 +8,10 @@ stores the idempotency record. Only after that commit is the sale acknowledged.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -74,6 +76,16 @@ class SaleService:
         self.response_hooks: list[Callable[[dict[str, Any]], None]] = []
         self.commit_hooks: list[CommitHook] = []
         self.line_hooks: list[LineHook] = []
+        self._receipt_locks: weakref.WeakValueDictionary[Any, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def receipt_lock(self, key: Any) -> asyncio.Lock:
+        """Serialises everything that refunds against one receipt or order (voids, returns,
+        exchanges), from its first check through the refund to the commit: two tills cannot
+        refund the same goods twice, whatever idempotency keys they send."""
+        lock = self._receipt_locks.get(key)
+        if lock is None:
+            lock = self._receipt_locks[key] = asyncio.Lock()
+        return lock
 
     # ------------------------------------------------------------------ helpers
 
@@ -183,6 +195,16 @@ class SaleService:
         for receipt in receipts:
             await self._after(receipt)
         return receipts
+
+    async def commit_refunded(self, type_: str, draft: dict[str, Any], idem: IdemKey | None,
+                               check: Callable[[Txn], None]) -> dict[str, Any]:
+        """Commit a receipt whose money already went back to the customer; if that fails, say so loudly."""
+        try:
+            return await self._commit(type_, draft, idem, check)
+        except Exception:
+            log.error("%s refunded %s to the customer but the receipt could not be committed: reconcile by hand",
+                      type_, [(p["method"], p["amount"]) for p in draft["payments"]])
+            raise
 
     async def sign(self, kind: str, draft: dict[str, Any]) -> None:
         """Let the fiscal hooks sign a draft (for receipts built outside this service)."""
@@ -316,6 +338,10 @@ class SaleService:
         return await self._void(receipt_no, cashier, reason, idem)
 
     async def _void(self, receipt_no: int, cashier: str, reason: str, idem: IdemKey | None) -> dict[str, Any]:
+        async with self.receipt_lock(receipt_no):
+            return await self._void_locked(receipt_no, cashier, reason, idem)
+
+    async def _void_locked(self, receipt_no: int, cashier: str, reason: str, idem: IdemKey | None) -> dict[str, Any]:
         type_, orig, voided_by = _receipt_entry(self.ledger.reader, receipt_no)
         if type_ != "sale.finished":
             raise Conflict(f"receipt {receipt_no} is not a sale and cannot be voided")
@@ -342,7 +368,7 @@ class SaleService:
             if vb:
                 raise Conflict(f"receipt {receipt_no} was already voided by receipt {vb}")
 
-        return await self._commit("sale.voided", draft, idem, check)
+        return await self.commit_refunded("sale.voided", draft, idem, check)
 
     async def return_items(self, receipt_no: int, items: Any, *, cashier: str, refund_method: str = "cash",
                            idem: IdemKey | None = None) -> dict[str, Any]:
@@ -408,6 +434,11 @@ class SaleService:
         return orig, build
 
     async def _return(self, receipt_no: int, items: Any, cashier: str, refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
+        async with self.receipt_lock(receipt_no):
+            return await self._return_locked(receipt_no, items, cashier, refund_method, idem)
+
+    async def _return_locked(self, receipt_no: int, items: Any, cashier: str, refund_method: str,
+                             idem: IdemKey | None) -> dict[str, Any]:
         orig, build = self.return_lines(self.ledger.reader, receipt_no, items)
         method = self.payments.get(refund_method)
         lines = build(self.ledger.reader)
@@ -427,7 +458,7 @@ class SaleService:
             if [ln["total"] for ln in fresh] != [ln["total"] for ln in lines]:
                 raise Conflict("the receipt changed while returning; retry")
 
-        return await self._commit("sale.returned", draft, idem, check)
+        return await self.commit_refunded("sale.returned", draft, idem, check)
 
     async def cash_move(self, kind: str, amount: Any, *, cashier: str, reason: str = "", idem: IdemKey | None = None) -> dict[str, Any]:
         """A cash deposit (Einlage) or withdrawal (Entnahme) with its own receipt number."""

@@ -81,6 +81,7 @@ def assert_problem(status: int, headers: dict[str, str], doc: Any, expected: int
 SALE_CASES: list[tuple[str, bytes | None, Any, int]] = [
     ("malformed JSON", b'{"lines": [', None, 400),
     ("not UTF-8", b'{"lines": "\xff\xfe"}', None, 400),
+    ("lone surrogate escape", b'{"lines": [{"code": "\\ud800", "qty": 1}], "payments": []}', None, 400),
     ("empty body", b"", None, 400),
     ("array instead of object", b"[]", None, 400),
     ("JSON null", b"null", None, 400),

@@ -261,3 +261,35 @@ async def test_cart_changed_during_payment_is_refused_and_the_charge_reversed(gw
     assert card.refunded == card.charged == [gross]
     assert stock(gw, "40084015") == 0
     assert gw.carts.get(cart["id"])["state"] == "open"  # check out again with the new total
+
+
+async def test_concurrent_voids_and_returns_refund_once(gw: Gateway) -> None:
+    """Two tills voiding or returning the same receipt at once (different idempotency keys):
+    one succeeds, the other is refused before any money goes back."""
+    card = SlowCard()
+    gw.payments.register(card)
+    pays = [{"method": "slowcard", "amount": 199}]
+    sale = await gw.sales.finish(cashier="c", lines=[{"code": "4006381333931"}], payments=pays)
+    outcomes = await asyncio.gather(*(gw.sales.void(sale["receipt_no"], cashier="m", idem=IdemKey.make(f"v{i}", "t", "void", {}))
+                                      for i in range(3)), return_exceptions=True)
+    assert sum(isinstance(o, dict) for o in outcomes) == 1
+    assert all(isinstance(o, Conflict) for o in outcomes if not isinstance(o, dict))
+    assert card.refunded == [199]
+    card.refunded.clear()
+    sale = await gw.sales.finish(cashier="c", lines=[{"code": "4006381333931", "qty": 2}], payments=[{"method": "slowcard", "amount": 398}])
+    outcomes = await asyncio.gather(*(gw.sales.return_items(sale["receipt_no"], [{"line": 1, "qty": 2}], cashier="c",
+                                                            refund_method="slowcard") for _ in range(2)), return_exceptions=True)
+    assert sum(isinstance(o, dict) for o in outcomes) == 1
+    assert card.refunded == [398]
+
+
+def test_client_json_with_a_lone_surrogate_is_refused() -> None:
+    from gateway.jsonbody import json_object
+
+    with pytest.raises(BadRequest, match="not valid Unicode"):
+        json_object(b'{"reason": "\\ud800"}')
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        json_object(b'{"reason": ')
+    with pytest.raises(BadRequest, match="must be a JSON object"):
+        json_object(b"[1]", "payload")
+    assert json_object('{"reason": "Kunde \\u00e4rgerlich"}') == {"reason": "Kunde ärgerlich"}
