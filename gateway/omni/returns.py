@@ -79,7 +79,12 @@ class ReturnService:
             raise Conflict("HQ is unreachable: online orders can only be refunded to a voucher now", rule=rule)
         row = self.ledger.query("SELECT lines FROM omni_orders WHERE order_id=?", (order_id,))
         if row:
-            return {ln["code"]: {"qty_milli": ln["handed_milli"] or ln["qty_milli"], "price": ln["price"]} for ln in json.loads(row[0][0])}
+            # Only what was handed over here can come back: goods of an open or expired order never left the store.
+            handed = {ln["code"]: {"qty_milli": ln["handed_milli"], "price": ln["price"]}
+                      for ln in json.loads(row[0][0]) if ln["handed_milli"] > 0}
+            if not handed:
+                raise Conflict(f"order {order_id} was not handed over at this store: nothing of it can be returned", rule=rule)
+            return handed
         if rule == "local":
             raise Conflict(f"HQ is unreachable and order {order_id} is not known at this store", rule=rule)
         return {}

@@ -70,6 +70,8 @@ def parse_lines(conn: sqlite3.Connection, raw: Any, field: str = "lines", allow_
         low = -MAX_MILLI if signed else (0 if allow_zero else 1)
         if not low <= q <= MAX_MILLI or (signed and q == 0):
             raise BadRequest(f"{field}[{i}] quantity {q} is out of range", field=field)
+        if q % 1000 and product_unit(conn, code)[0] != "kg":
+            raise BadRequest(f"{field}[{i}]: {code} is sold by the piece; qty_milli must be whole pieces (x 1000)", field=field)
         merged[code] = merged.get(code, 0) + q
     return list(merged.items())
 

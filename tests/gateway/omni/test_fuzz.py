@@ -36,6 +36,17 @@ def test_parse_lines_accepts_only_valid_lines(raw: Any, allow_zero: bool, signed
     for code, q in out:
         assert isinstance(code, str) and code and isinstance(q, int) and not isinstance(q, bool)
         assert signed or q >= (0 if allow_zero else 1)
+        assert code == "KG" or q % 1000 == 0  # pieces are whole pieces
+
+
+def test_parse_lines_refuses_fractions_of_a_piece() -> None:
+    assert parse_lines(CONN, [{"code": "KG", "qty_milli": 1500}, {"code": "A", "qty_milli": 2000}]) == [("KG", 1500), ("A", 2000)]
+    try:
+        parse_lines(CONN, [{"code": "A", "qty_milli": 1500}])
+    except BadRequest as err:
+        assert "whole pieces" in err.detail
+    else:
+        raise AssertionError("half a piece was accepted")
 
 
 PROMO = st.fixed_dictionaries({

@@ -71,6 +71,8 @@ async def test_offline_rules_for_online_returns(om: Omni) -> None:
     await om.hq_push(OmniInbound(om.omni).apply_order, {"order_id": "W-1", "lines": [{"code": PEN, "qty": 2, "price": 180}],
                                                          "total": 360, "paid": True, "pickup_code": "1"})
     await om.omni.orders.mark_picked("W-1")
+    with pytest.raises(Conflict, match="not handed over"):  # picked but still on the shelf: nothing to refund
+        await om.omni.returns.return_order("W-1", [{"code": PEN, "qty": 1}], cashier="c", refund_method="cash")
     await om.omni.orders.hand_over("1")
     r = await om.omni.returns.return_order("W-1", [{"code": PEN, "qty": 1}], cashier="c", refund_method="cash")
     assert r["totals"]["gross"] == -180 and r["hq_confirmed"] is False
