@@ -250,9 +250,10 @@ def export_extf(
 
 
 def parse_amount(text: str) -> int:
-    """``"119,00"`` -> 11900 (for reading back exported files)."""
-    whole, _, frac = text.partition(",")
-    return int(whole) * 100 + int((frac + "00")[:2])
+    """``"119,00"`` -> 11900, ``"-1,50"`` -> -150 (for reading back exported files)."""
+    sign = -1 if text.startswith("-") else 1
+    whole, _, frac = text.lstrip("+-").partition(",")
+    return sign * (int(whole) * 100 + int((frac + "00")[:2]))
 
 
 def read_postings(data: bytes) -> list[dict[str, str]]:

@@ -94,7 +94,7 @@ def read(path: Path) -> list[dict[str, str]]:
 
 def amount(text: str) -> int:
     """DSFinV-K decimal comma -> cents."""
-    return parse_amount(text) if not text.startswith("-") else -parse_amount(text[1:])
+    return parse_amount(text)
 
 
 def test_z_report_is_the_x_report_and_restarts_it(day: ClosedDay) -> None:

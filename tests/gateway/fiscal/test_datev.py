@@ -113,3 +113,7 @@ def test_cp1252_encoding(day: DemoDay) -> None:
     text = data.decode("cp1252")
     assert "Gegenkonto (ohne BU-Schlüssel)" in text
     assert "ü".encode("cp1252") in data and "ü".encode() not in data
+
+
+def test_amounts_read_back_with_their_sign() -> None:
+    assert [parse_amount(t) for t in ("119,00", "0,5", "-1,50", "-0,50", "+2,00", "7")] == [11900, 50, -150, -50, 200, 700]
