@@ -17,7 +17,7 @@ from drivers.barcode.ai_table import AiDef, lookup_ai
 from drivers.barcode.checksums import gs1_check_digit_ok
 
 GS = "\x1d"
-_HRI = re.compile(r"\((\d{2,4})\)([^()]*)")
+_HRI = re.compile(r"\(([0-9]{2,4})\)([^()]*)")
 # GS1 character set 82 (GenSpec figure 7.11-1) for X fields.
 _CSET82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]*$")
 
@@ -62,7 +62,7 @@ def decimal_value(ai: str, raw: str) -> Decimal:
 
 
 def _decode(d: AiDef, raw: str) -> tuple[str, bool]:
-    if d.numeric and not raw.isdigit():
+    if d.numeric and not (raw.isascii() and raw.isdigit()):  # "²" is a digit to str.isdigit, not to int()
         raise Gs1SyntaxError(f"AI {d.ai} needs digits, got {raw!r}")
     if not d.numeric and not _CSET82.match(raw):
         raise Gs1SyntaxError(f"AI {d.ai} has characters outside the GS1 set: {raw!r}")

@@ -83,7 +83,7 @@ class Barcode:
 
 def expand_upce(code: str) -> str:
     """Expand an 8-digit UPC-E (number system, 6 digits, check) to the 12-digit UPC-A."""
-    if len(code) != 8 or not code.isdigit() or code[0] not in "01":
+    if len(code) != 8 or not (code.isascii() and code.isdigit()) or code[0] not in "01":
         raise InvalidBarcode(code, "UPC-E needs 8 digits starting with 0 or 1")
     ns, x, check = code[0], code[1:7], code[7]
     last = x[5]

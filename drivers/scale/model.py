@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
 from drivers.scale.errors import ScaleProtocolError
@@ -45,15 +46,16 @@ class WeightReading:
         return self.state is WeightState.STABLE and self.weight_g is not None
 
 
+_DECIMAL = re.compile(r"[+-]?[0-9]{1,9}(\.[0-9]{1,6})?")
+
+
 def to_grams(value: str, unit: str, frame: bytes = b"") -> int:
     """Convert a decimal weight string in ``unit`` to integer grams (half-even rounding)."""
     factor = _TO_GRAMS.get(unit.lower())
     if factor is None:
         raise ScaleProtocolError(f"unknown weight unit {unit!r}", frame)
-    try:
-        grams = Decimal(value) * factor
-    except InvalidOperation:
-        raise ScaleProtocolError(f"bad weight value {value!r}", frame) from None
-    if not grams.is_finite():
+    # Plain decimals only: Decimal() would also take "1E999999" (overflow), "1_0" or "Infinity".
+    if not _DECIMAL.fullmatch(value):
         raise ScaleProtocolError(f"bad weight value {value!r}", frame)
+    grams = Decimal(value) * factor
     return int(grams.to_integral_value(ROUND_HALF_EVEN))

@@ -258,7 +258,7 @@ def test_fuzz_parse_never_crashes(text: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from(["", "]C1", "]d2", "(01)"]), st.text(alphabet="0123456789\x1dABC()", max_size=50))
+@given(st.sampled_from(["", "]C1", "]d2", "(01)", "(3103)", "(30)"]), st.text(alphabet="0123456789\x1dABC()²¹٣", max_size=50))
 def test_fuzz_gs1_like(prefix: str, body: str) -> None:
     try:
         parse(prefix + body)
@@ -273,3 +273,10 @@ def test_fuzz_in_store_roundtrip(prefix: str, item: str, value: int) -> None:
     bc = parse(make_gtin(prefix + item + str(price_check_digit(v)) + v))
     assert bc.check_digits_valid is True
     assert value in (bc.price_cents, bc.weight_g, bc.count)
+
+
+@pytest.mark.parametrize("code", ["(3103)00012²", "]C130²", "(11)2²0101", "(01)0400638133393²", "(٣0)5"])
+def test_non_ascii_digits_are_an_invalid_barcode(code: str) -> None:
+    """``str.isdigit`` is true for "²" and "٣"; such bytes from a scanner make a bad code, not a crash."""
+    with pytest.raises(InvalidBarcode):
+        parse(code)

@@ -165,6 +165,24 @@ def test_fuzz_decode(command: Command, frame: bytes) -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["S S", "S D", "SI S"]), st.text(alphabet="0123456789.eE+-_InfinityNa²", min_size=1, max_size=12),
+       st.sampled_from(["g", "kg"]))
+def test_fuzz_weight_tokens(head: str, token: str, unit: str) -> None:
+    """Weight frames whose value token is anything Decimal() might take: our error or a whole number of grams."""
+    try:
+        r = codec.decode(Command.WEIGHT_NOW, f"{head} {token} {unit}\r".encode())
+    except ScaleError:
+        return
+    assert r.weight_g is None or isinstance(r.weight_g, int)
+
+
+@pytest.mark.parametrize("token", ["1E999999", "1e5000", "1_0", "Infinity", "NaN", "1.2.3"])
+def test_weight_value_must_be_a_plain_decimal(token: str) -> None:
+    with pytest.raises(ScaleProtocolError):
+        codec.decode(Command.WEIGHT_NOW, f"S S {token} kg\r".encode())
+
+
+@settings(max_examples=300, deadline=None)
 @given(st.from_regex(r"\AS [SD] +-?[0-9]{1,4}\.[0-9]{1,3} (g|kg)\Z"))
 def test_fuzz_valid_weights(text: str) -> None:
     r = _w(Command.WEIGHT_NOW, text.encode())
