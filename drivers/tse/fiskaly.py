@@ -172,7 +172,17 @@ class FiskalyTse(Tse):
                     if resp.status < 400:
                         if raw:
                             return await resp.read()
-                        return await resp.json(content_type=None) if resp.content_length != 0 else {}
+                        if resp.content_length == 0:
+                            return {}
+                        try:
+                            data = await resp.json(content_type=None)
+                        except ValueError:
+                            data = None
+                        if not isinstance(data, dict):
+                            # A proxy or captive portal answering for the service: an outage, not a crash.
+                            raise TseUnavailable(f"{method} {path}: the answer is not a JSON object "
+                                                 f"({resp.content_type or 'no content type'})")
+                        return data
                     error = await _error_from(resp, method, path)
             except TimeoutError:
                 last = TseTimeout(f"{method} {path}: no answer within {client_timeout.total} s")

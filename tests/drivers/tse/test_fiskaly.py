@@ -288,3 +288,30 @@ async def test_finish_retried_after_lost_answer_returns_the_stored_finish(
         assert (await tse.info()).signature_counter == fin.signature_counter
     finally:
         await one_shot.close()
+
+
+@pytest.mark.parametrize("body", [b"<html>Please log in to the hotel Wi-Fi</html>", b"[1, 2]", b"not json at all"])
+async def test_success_status_without_a_json_object_is_an_outage(body: bytes) -> None:
+    """A captive portal or proxy answering 200 for the service: TseUnavailable (the gateway signs in outage mode)."""
+    from aiohttp import web
+
+    async def portal(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="text/html")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", portal)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    client = FiskalyTse(FiskalyConfig(api_key="k", api_secret="s", tss_id=str(uuid.uuid4()),
+                                      client_uuids={CLIENT: str(uuid.uuid4())}, base_url=f"http://127.0.0.1:{port}",
+                                      timeout=0.5, attempts=2, backoff=0.01))
+    try:
+        async with asyncio.timeout(10):
+            with pytest.raises(TseUnavailable, match="not a JSON object"):
+                await client.info()
+    finally:
+        await client.close()
+        await runner.cleanup()
