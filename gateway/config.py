@@ -10,6 +10,7 @@ metadata (``storegw config-doc``) and a test keeps it in sync.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tomllib
 import types
 import typing
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from gateway.errors import ConfigError
+from gateway.pos.money import VAT_RATES_BP
 
 DEFAULT_CONFIG_PATH = Path("/etc/storegw/gateway.toml")
 
@@ -95,6 +97,11 @@ class PosConfig:
     manual_weight_allowed: bool = opt(False, "Accept weights typed by the cashier (otherwise only stable readings from a scale, legal-for-trade).")
     training: bool = opt(False, "Training mode: every receipt is marked as training and excluded from revenue.")
     reduced_vat_bp: int = opt(840, "Rate of DSFinV-K VAT id 3 (average rate §24(1) no. 3 UStG) in basis points.", min=0, max=10000)
+
+    @functools.cached_property
+    def vat_rates(self) -> dict[int, int]:
+        """Basis points per DSFinV-K VAT id as this till charges them (id 3 from ``reduced_vat_bp``)."""
+        return {**VAT_RATES_BP, 3: self.reduced_vat_bp}
 
 
 @section

@@ -260,7 +260,7 @@ async def promotions_preview(request: web.Request) -> web.StreamResponse:
     b = _only(await read_json(request), "lines")
     lines = gw(request).sales.price_lines(b.get("lines"))
     omni(request).promotions.line_hook(lines)
-    return json_response({"lines": lines, "totals": totals(lines)})
+    return json_response({"lines": lines, "totals": totals(lines, rates=gw(request).config.pos.vat_rates)})
 
 
 # ---------------------------------------------------------------------------- vouchers

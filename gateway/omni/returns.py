@@ -165,7 +165,7 @@ class ReturnService:
                 return result
 
             return await self.ledger.write(fn)
-        tot = return_totals(lines)
+        tot = return_totals(lines, self.sales.cfg.vat_rates)
         method = self.sales.payments.get(refund_method)
         details = await method.refund(-tot["gross"], f"order-return:{order_id}", None)
         payment: dict[str, Any] = {"method": refund_method, "amount": tot["gross"]}
@@ -202,10 +202,10 @@ class ReturnService:
         priced = sales.price_lines(new_lines)
         for hook in sales.line_hooks:
             hook(priced, None)
-        tot = totals(priced)
+        tot = totals(priced, rates=sales.cfg.vat_rates)
         pays = sales.check_payments(payments)
         recorded, change = settle(tot["gross"], pays, sales.payments.cash_names)
-        ret_tot = return_totals(back)
+        ret_tot = return_totals(back, sales.cfg.vat_rates)
         ref = idem.key if idem else f"exchange:{receipt_no}"
         await sales.charge(recorded, ref)
         try:

@@ -57,7 +57,8 @@ def load_cart(conn: Any, cart_id: str) -> tuple[str, str, dict[str, Any]]:
 
 
 def cart_view(cart_id: str, state: str, cashier: str, data: dict[str, Any],
-              line_hooks: Sequence[Callable[[list[dict[str, Any]], Any], None]] = (), conn: Any = None) -> dict[str, Any]:
+              line_hooks: Sequence[Callable[[list[dict[str, Any]], Any], None]] = (), conn: Any = None,
+              rates: dict[int, int] | None = None) -> dict[str, Any]:
     """API form of a cart with live totals; ``line_hooks`` (promotions) adjust copies of the lines first."""
     lines = data["lines"]
     if line_hooks:
@@ -69,7 +70,7 @@ def cart_view(cart_id: str, state: str, cashier: str, data: dict[str, Any],
     cart_discount = 0
     if disc:
         cart_discount = min(live_amount, discount_amount(live_amount, disc.get("percent_bp"), disc.get("amount")))
-    tot = totals(lines, cart_discount)
+    tot = totals(lines, cart_discount, rates)
     return {"id": cart_id, "state": state, "cashier": cashier, "lines": lines, "discount": disc or None, "totals": tot,
             "receipt_no": data.get("receipt_no")}
 
@@ -86,7 +87,7 @@ class CartService:
 
     def get(self, cart_id: str) -> dict[str, Any]:
         """Current state of a cart."""
-        return cart_view(cart_id, *load_cart(self.ledger.reader, cart_id), self.line_hooks, self.ledger.reader)
+        return cart_view(cart_id, *load_cart(self.ledger.reader, cart_id), self.line_hooks, self.ledger.reader, self.cfg.vat_rates)
 
     def list(self, state: str | None = None) -> list[dict[str, Any]]:
         """Carts (without lines) in a state, newest first."""
@@ -104,7 +105,7 @@ class CartService:
 
         def fn(txn: Txn) -> dict[str, Any]:
             txn.append("cart.opened", f"cart:{cart_id}", {"cart_id": cart_id, "cashier": cashier})
-            return cart_view(cart_id, *load_cart(txn.conn, cart_id), self.line_hooks, txn.conn)
+            return cart_view(cart_id, *load_cart(txn.conn, cart_id), self.line_hooks, txn.conn, self.cfg.vat_rates)
 
         return await self.ledger.write(fn)
 
@@ -115,7 +116,7 @@ class CartService:
                 raise Conflict(f"cart {cart_id} is {state}", state=state)
             for type_, payload in build(txn, data):
                 txn.append(type_, f"cart:{cart_id}", {"cart_id": cart_id, **payload})
-            return cart_view(cart_id, *load_cart(txn.conn, cart_id), self.line_hooks, txn.conn)
+            return cart_view(cart_id, *load_cart(txn.conn, cart_id), self.line_hooks, txn.conn, self.cfg.vat_rates)
 
         return await self.ledger.write(fn)
 

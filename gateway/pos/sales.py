@@ -274,18 +274,18 @@ class SaleService:
             state, _, data = load_cart(self.ledger.reader, cart_id)
             if state != "open":
                 raise Conflict(f"cart {cart_id} is {state}", state=state)
-            view = cart_view(cart_id, state, cashier, data, self.line_hooks, self.ledger.reader)
+            view = cart_view(cart_id, state, cashier, data, self.line_hooks, self.ledger.reader, self.cfg.vat_rates)
             priced, tot = view["lines"], view["totals"]
             if not any(not ln.get("voided") for ln in priced):
                 raise BadRequest("the cart has no lines")
         elif priced_in is not None:
             priced = priced_in
-            tot = totals(priced)
+            tot = totals(priced, rates=self.cfg.vat_rates)
         else:
             priced = self.price_lines(lines)
             for line_hook in self.line_hooks:
                 line_hook(priced, None)
-            tot = totals(priced)
+            tot = totals(priced, rates=self.cfg.vat_rates)
         if tot["gross"] > self.cfg.max_amount_cents:
             raise BadRequest("the sale total exceeds the largest allowed amount")
         recorded, change = settle(tot["gross"], pays, self.payments.cash_names)
@@ -449,7 +449,7 @@ class SaleService:
             payment["details"] = details
         draft: dict[str, Any] = {
             "kind": "return", "original": receipt_no, "cashier": cashier, "lines": lines,
-            "totals": _totals_of(lines), "payments": [payment], "change": 0, "training": orig.get("training", False),
+            "totals": _totals_of(lines, self.cfg.vat_rates), "payments": [payment], "change": 0, "training": orig.get("training", False),
         }
         await self._sign("return", draft)
 
@@ -512,12 +512,12 @@ def _negate_totals(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _totals_of(lines: list[dict[str, Any]]) -> dict[str, Any]:
+def _totals_of(lines: list[dict[str, Any]], rates: dict[int, int]) -> dict[str, Any]:
     """Totals of return lines (negative ``total`` per line), per VAT id."""
     by_vat: dict[int, int] = {}
     for ln in lines:
         by_vat[ln["vat_id"]] = by_vat.get(ln["vat_id"], 0) + ln["total"]
-    splits = [vat_split(v, g) for v, g in sorted(by_vat.items())]
+    splits = [vat_split(v, g, rates) for v, g in sorted(by_vat.items())]
     return {"gross": sum(s.gross for s in splits), "net": sum(s.net for s in splits), "vat": sum(s.vat for s in splits),
             "discount": 0, "by_vat": [s.to_dict() for s in splits]}
 

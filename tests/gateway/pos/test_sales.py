@@ -293,3 +293,21 @@ def test_client_json_with_a_lone_surrogate_is_refused() -> None:
     with pytest.raises(BadRequest, match="must be a JSON object"):
         json_object(b"[1]", "payload")
     assert json_object('{"reason": "Kunde \\u00e4rgerlich"}') == {"reason": "Kunde ärgerlich"}
+
+
+async def test_configured_rate_of_vat_id_3_is_charged(tmp_path: Path) -> None:
+    from gateway.pos.catalog import Catalog, Product
+
+    g = Gateway(Config({}).with_section(PosConfig(reduced_vat_bp=1070)), tmp_path / "rate")
+    g.open()
+    try:
+        g.ledger.write_sync(lambda txn: Catalog.upsert(txn, [Product("3333", "Hofeier", 3, 1107, "piece")]))
+        r = await g.sales.finish(cashier="c", lines=[{"code": "3333"}], payments=[{"method": "cash", "amount": 1107}])
+        assert r["totals"]["by_vat"] == [{"vat_id": 3, "rate_bp": 1070, "gross": 1107, "net": 1000, "vat": 107}]
+        cart = await g.carts.open("c")
+        view = await g.carts.add_line(cart["id"], "3333", qty=2)
+        assert view["totals"]["by_vat"][0]["rate_bp"] == 1070
+        back = await g.sales.return_items(r["receipt_no"], [{"line": 1, "qty": 1}], cashier="c")
+        assert back["totals"]["by_vat"][0]["rate_bp"] == 1070 and back["totals"]["vat"] == -107
+    finally:
+        g.ledger.close()
