@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import tomllib
 import types
 import typing
@@ -170,6 +171,8 @@ def _check_value(file: str, sec: str, f: dataclasses.Field[Any], hint: Any, valu
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise fail(f"expected a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):  # TOML has nan and inf; no option means either
+            raise fail(f"expected a finite number, got {value!r}")
     elif hint is str:
         if not isinstance(value, str):
             raise fail(f"expected a string, got {value!r}")

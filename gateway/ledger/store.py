@@ -210,7 +210,10 @@ class Ledger:
 
     def open(self) -> Ledger:
         """Open (creating if needed) the database, run migrations, load the chain head."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise LedgerError(f"cannot create the data directory {self.path.parent}: {err.strerror or err}") from None
         try:
             self._wconn = self._connect()
             self._migrate(self._wconn)

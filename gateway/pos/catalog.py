@@ -199,10 +199,29 @@ def _int(v: Any, key: str) -> int:
     raise BadRequest(f"{key} must be an integer (cents for prices), got {v!r}")
 
 
-def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """Yield ``(line, record)`` from a CSV or JSON file; a string record is a parse error."""
-    data = path.read_bytes()
-    text = data.decode("utf-8-sig")
+def read_catalog_file(path: Path) -> bytes:
+    """The bytes of an import file; BadRequest naming the file when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise BadRequest(f"cannot read {path}: {err.strerror or err}") from None
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252 as spreadsheet programs write CSV in Germany."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as err:
+        raise BadRequest(f"the file is neither UTF-8 nor Windows-1252 text (byte {data[err.start]:#04x} at offset {err.start})") from None
+
+
+def read_records(path: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield ``(line, record)`` from the bytes of a CSV or JSON file; a string record is a parse error."""
+    text = decode_text(data)
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         try:
             doc = json.loads(text)
@@ -395,10 +414,11 @@ class Catalog:
 
     def import_file(self, path: Path, dry_run: bool = False) -> ImportResult:
         """Validate every record of a CSV/JSON file, import the valid ones, report bad ones by line."""
-        result = ImportResult(sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+        data = read_catalog_file(path)
+        result = ImportResult(sha256=hashlib.sha256(data).hexdigest())
         good: list[Product] = []
         seen: set[str] = set()
-        for line, rec in read_records(path):
+        for line, rec in read_records(path, data):
             if isinstance(rec, str):
                 result.errors.append((line, rec))
                 continue

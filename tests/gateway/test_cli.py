@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -58,6 +59,15 @@ def test_catalog_import_reports_bad_rows(tmp_path: Path) -> None:
     assert json.loads(storegw("catalog", "import", str(js), data=tmp_path).stdout)["imported"] == 1
     stats = json.loads(storegw("ledger", "stats", data=tmp_path).stdout)
     assert stats["by_type"]["catalog.imported"] == 2
+    # A spreadsheet's Windows-1252 CSV is read as such; unreadable files are a clear error, no traceback.
+    latin = tmp_path / "excel.csv"
+    latin.write_bytes("code,name,vat_id,price,unit,group\n1005,Möhren,2,129,kg,Gemüse\n".encode("cp1252"))
+    assert json.loads(storegw("catalog", "import", str(latin), data=tmp_path).stdout)["imported"] == 1
+    with sqlite3.connect(tmp_path / "ledger.db") as db:
+        assert db.execute("SELECT name, grp FROM products WHERE code='1005'").fetchone() == ("Möhren", "Gemüse")
+    for bad in (tmp_path / "missing.csv", tmp_path):
+        out = storegw("catalog", "import", str(bad), data=tmp_path, check=False)
+        assert out.returncode != 0 and "cannot read" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_ledger_verify_and_rebuild(tmp_path: Path) -> None:
@@ -104,3 +114,10 @@ def test_driver_commands(tmp_path: Path) -> None:
     slip.write_bytes(b"\x1b@\x1bt\x13Gr\x81\xe1e \xd5\n\x1dV\x01")  # CP858: ü, ß and the euro sign
     text = storegw("escpos", "render", str(slip), "--png", str(tmp_path / "slip.png"), data=tmp_path).stdout
     assert "Grüße €" in text and (tmp_path / "slip.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unusable_data_dir_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = storegw("ledger", "stats", data=blocker / "data", check=False)
+    assert out.returncode != 0 and "cannot create the data directory" in out.stderr and "Traceback" not in out.stderr

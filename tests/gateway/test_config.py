@@ -37,6 +37,8 @@ def test_valid_file(tmp_path: Path) -> None:
         ("[log]\nlevel = 'LOUD'\n", "log", "level", "is not one of"),
         ("[pos]\nmanual_weight_allowed = 1\n", "pos", "manual_weight_allowed", "true or false"),
         ("[http\n", "-", "", "invalid TOML"),
+        ("[omni]\nhq_timeout_s = nan\n", "omni", "hq_timeout_s", "finite number"),
+        ("[omni]\nhq_timeout_s = inf\n", "omni", "hq_timeout_s", "finite number"),
     ],
 )
 def test_errors_name_file_section_key(tmp_path: Path, text: str, section: str, key: str, fragment: str) -> None:
