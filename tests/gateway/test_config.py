@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import gateway.omni.config  # noqa: F401 - registers [omni], which has float options
 from gateway.config import ConfigError, load_config, render_docs
 
 ROOT = Path(__file__).resolve().parents[2]
