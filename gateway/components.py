@@ -45,7 +45,8 @@ def add_components(gw: Gateway, args: argparse.Namespace) -> None:
         from gateway.demo_devices import DemoSimulators
 
         gw.add_component(DemoSimulators(gw))
-    gw.add_component(DeviceManager(gw.config.get(DevicesConfig), gw.bus, gw.idem, gw.config.source, data_dir=gw.data_dir),
+    gw.add_component(DeviceManager(gw.config.get(DevicesConfig), gw.bus, gw.idem, gw.config.source, data_dir=gw.data_dir,
+                                   store=gw.config.store),
                      devices_api.api)
     zcfg = gw.config.get(ZvtConfig)
     if zcfg.enabled:

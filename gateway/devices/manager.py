@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from gateway.bus import Bus
-from gateway.config import opt, section
+from gateway.config import StoreConfig, opt, section
 from gateway.devices.base import DeviceAdapter, DeviceError, UnknownAction
 from gateway.errors import BadRequest, ConfigError, GatewayError, NotFound
 from gateway.idempotency import IdemKey, IdempotencyStore
@@ -173,12 +173,14 @@ class DeviceManager:
     name = "devices"
 
     def __init__(self, cfg: DevicesConfig, bus: Bus, idem: IdempotencyStore | None = None, file: str = "<config>",
-                 data_dir: Path | None = None, sysfs: Path = Path("/sys/bus/usb/devices")) -> None:
+                 data_dir: Path | None = None, sysfs: Path = Path("/sys/bus/usb/devices"),
+                 store: StoreConfig | None = None) -> None:
         from gateway.devices.autodiscover import StableIds
 
         self.cfg = cfg
         self.bus = bus
         self.idem = idem
+        self.store = store  # the identity printed on receipts, handed to adapters that print them
         self.devices: dict[str, ManagedDevice] = {}
         self.watcher: Any = None
         self.sysfs = sysfs
@@ -205,6 +207,9 @@ class DeviceManager:
         """Manage an adapter under ``dev_id`` (starts supervising when the manager runs)."""
         if dev_id in self.devices:
             raise ConfigError("<devices>", "devices", dev_id, "duplicate device id")
+        bind_store = getattr(adapter, "bind_store", None)
+        if bind_store is not None and self.store is not None:
+            bind_store(self.store)
         dev = ManagedDevice(dev_id, role, adapter, self, source)
         self.devices[dev_id] = dev
         if self._running:

@@ -20,6 +20,7 @@ from drivers.printer.layout import ReceiptLayout
 from drivers.printer.queue import JobState, MemoryJobStore, PrintQueue, SqliteJobStore
 from drivers.printer.render import render_bytes, slip_to_text
 from drivers.printer.status import PrinterStatus, device_state
+from gateway.config import StoreConfig
 from gateway.devices.base import DeviceError, EmitEvent, EmitState
 from gateway.devices.manager import register_driver
 from gateway.errors import BadRequest
@@ -40,6 +41,7 @@ class PrinterAdapter:
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.spec = spec
+        self.store: StoreConfig | None = None
         self.layout = ReceiptLayout(str(spec.get("profile", "default")), str(spec.get("code_page", "CP858")),
                                     columns=spec.get("columns"))
         if "host" in spec:
@@ -62,6 +64,10 @@ class PrinterAdapter:
         self.emit_state: EmitState | None = None
         self.last: dict[str, Any] = {}
         self.link_error = ""
+
+    def bind_store(self, store: StoreConfig) -> None:
+        """The store's name, address and VAT id for the legal receipt header (set by the device manager)."""
+        self.store = store
 
     def _connect(self) -> PrinterConnection:
         s = self.spec
@@ -151,11 +157,9 @@ class PrinterAdapter:
             receipt = params.get("receipt")
             if not isinstance(receipt, dict) or "receipt_no" not in receipt:
                 raise BadRequest("receipt needs a committed receipt object")
-            doc = receipt_document(receipt, params["store"]) if "store" in params else None
-            if doc is None:
-                from gateway.config import StoreConfig
-
-                doc = receipt_document(receipt, StoreConfig())
+            if self.store is None:
+                raise DeviceError("this printer has no store identity to print on receipts (not added by the device manager)")
+            doc = receipt_document(receipt, self.store)
             original, copy = self.layout.render_pair(doc)
             job = await self.queue.submit(f"receipt-{receipt['receipt_no']}", original, copy)
             return await self._finish(job.job_id, wait=bool(params.get("wait", False)))
