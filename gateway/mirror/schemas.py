@@ -203,6 +203,6 @@ def decode(data: bytes) -> dict[str, Any]:
     """Decode and validate a message body; bad UTF-8 or JSON is a :class:`SchemaError` too."""
     try:
         message = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # bad UTF-8 or JSON, a 5000-digit number, nesting too deep
         raise SchemaError(f"not valid JSON: {err}") from None
     return validate(message)

@@ -90,6 +90,14 @@ def test_decode_never_fails_untyped(data: bytes) -> None:
         pass
 
 
+@pytest.mark.parametrize("data", [b'{"type": "price", "version": 1, "price": ' + b"9" * 5000 + b"}",
+                                  b"[" * 100_000 + b"]" * 100_000, b'{"type": "\\ud800"}'])
+def test_hostile_bodies_are_schema_errors(data: bytes) -> None:
+    """Each would otherwise escape as ValueError/RecursionError: never dead-lettered, redelivered forever."""
+    with pytest.raises(SchemaError):
+        decode(data)
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(sorted(VALID)), st.dictionaries(st.sampled_from(["items", "lines", "code", "price", "mode", "total", "paid", "settings", "products"]), json_values, max_size=4))
 def test_mutated_messages_are_valid_or_schema_errors(t: str, patch: dict[str, Any]) -> None:
