@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := python3-venv python3-dev mosquitto chromium
+# gcc: evdev is published as source only and is compiled on install.
+APT_PACKAGES := python3-venv python3-dev gcc mosquitto chromium
 DATA_DIR ?= demo-data
 HTTP_PORT ?= 8080
 PYTEST_ARGS ?=

@@ -151,10 +151,14 @@ def verify_backup(
     if not backup_file.is_file():
         raise BackupSourceMissing(f"backup {backup_file} does not exist")
     if expected_counts is None and manifest_path(backup_file).is_file():
-        manifest = json.loads(manifest_path(backup_file).read_text())
-        if file_sha256(backup_file) != manifest["sha256"]:
+        try:
+            manifest = json.loads(manifest_path(backup_file).read_text())
+            sha256, expected_counts = str(manifest["sha256"]), {str(k): int(v) for k, v in manifest["row_counts"].items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            raise BackupVerificationError(backup_file, f"manifest {manifest_path(backup_file).name} is unreadable: "
+                                                       f"{type(err).__name__}: {err}") from None
+        if file_sha256(backup_file) != sha256:
             raise BackupVerificationError(backup_file, "SHA-256 differs from the manifest")
-        expected_counts = {str(k): int(v) for k, v in manifest["row_counts"].items()}
     try:
         conn = _connect(backup_file, "ro")
         try:

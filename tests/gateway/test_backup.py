@@ -142,6 +142,16 @@ def test_manifest_catches_a_bit_flip_on_the_medium(ledger: Path, tmp_path: Path)
         verify_backup(info.path)
 
 
+@pytest.mark.parametrize("manifest", ['{"sha256": "ab', "{}", "[1, 2]", '{"sha256": "x", "row_counts": {"journal": "many"}}'])
+def test_damaged_manifest_is_a_verification_error(ledger: Path, tmp_path: Path, manifest: str) -> None:
+    from gateway.backup import manifest_path
+
+    info = backup_ledger(ledger, tmp_path / "usb")
+    manifest_path(info.path).write_text(manifest)
+    with pytest.raises(BackupVerificationError, match=r"manifest .* is unreadable"):
+        verify_backup(info.path)
+
+
 def test_integrity_check_catches_a_corrupt_page_without_manifest(ledger: Path, tmp_path: Path) -> None:
     info = backup_ledger(ledger, tmp_path / "usb")
     manifest_path(info.path).unlink()
