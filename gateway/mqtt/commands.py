@@ -129,6 +129,9 @@ class Command:
     persist: bool = False
     long_running: bool = False
     description: str = ""
+    # The handler is idempotent by itself (the ledger stores its result with the effect, keyed by
+    # the request id), so an attempt interrupted by a crash is simply run again.
+    self_idempotent: bool = False
 
     def describe(self) -> dict[str, Any]:
         """JSON description of the command (for device ``info`` and docs)."""
@@ -160,12 +163,14 @@ class CommandRegistry:
         persist: bool = False,
         long_running: bool = False,
         description: str = "",
+        self_idempotent: bool = False,
     ) -> Command:
         """Add a command; replaces an earlier one for the same (target, action).
 
         ``roles``: roles allowed to call it (None = every client role). ``persist``: remember
         outcomes in the durable idempotency store (money, print, drawer). ``long_running``: the
-        requester gets an ``accepted`` reply before the handler runs.
+        requester gets an ``accepted`` reply before the handler runs. ``self_idempotent``: the
+        handler makes retries safe itself (ledger idempotency), so an interrupted attempt is rerun.
         """
         cmd = Command(
             target,
@@ -176,6 +181,7 @@ class CommandRegistry:
             persist,
             long_running,
             description,
+            self_idempotent,
         )
         self._commands[(target, action)] = cmd
         return cmd

@@ -252,12 +252,13 @@ class CommandDispatcher:
             self.duplicates += 1
             if record.get("command") != name:
                 raise Conflict(f"request_id {req.request_id!r} was already used for {record.get('command')}")
-            if record.get("state") != "done":
+            if record.get("state") != "done" and not cmd.self_idempotent:
                 raise Conflict(
                     f"an earlier attempt of request_id {req.request_id!r} was interrupted; its outcome is unknown",
                     state="interrupted",
                 )
-            return record["outcome"], True
+            if record.get("state") == "done":
+                return record["outcome"], True
         if cmd.persist:
             await store.put(key, {"command": name, "state": "running", "ts": time.time()})
         if cmd.long_running:

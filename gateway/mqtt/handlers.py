@@ -14,6 +14,7 @@ import contextlib
 from typing import Any
 
 from gateway.auth import MANAGE, SELL, TECH
+from gateway.idempotency import IdemKey
 from gateway.mqtt.commands import CommandContext, CommandRegistry, Param
 from gateway.pos.reports import x_report
 
@@ -52,13 +53,18 @@ def register_commands(registry: CommandRegistry, gw: Any) -> None:
         return await gw.carts.add_line(args["cart_id"], args["code"], args.get("qty"), args.get("weight_g"),
                                        str(args.get("weight_source") or ""))
 
+    def idem(ctx: CommandContext, scope: str, args: dict[str, Any]) -> IdemKey | None:
+        # The sale's own idempotency record (stored with the receipt) and the card payment's
+        # reference both come from the request id, as over HTTP with an Idempotency-Key.
+        return IdemKey.make(ctx.request_id, ctx.client_id, f"mqtt:{scope}", args) if ctx.request_id else None
+
     async def cart_checkout(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         return await _with_progress(gw, ctx, gw.sales.finish(cashier=ctx.client_id, cart_id=args["cart_id"],
-                                                              payments=args["payments"], idem=None))
+                                                              payments=args["payments"], idem=idem(ctx, "checkout", args)))
 
     async def sale(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         return await _with_progress(gw, ctx, gw.sales.finish(cashier=ctx.client_id, lines=args["lines"],
-                                                              payments=args["payments"], idem=None))
+                                                              payments=args["payments"], idem=idem(ctx, "sale", args)))
 
     async def report(args: dict[str, Any], ctx: CommandContext) -> dict[str, Any]:
         return x_report(gw.ledger)
@@ -68,10 +74,10 @@ def register_commands(registry: CommandRegistry, gw: Any) -> None:
         Param("cart_id", max_len=64), Param("code", max_len=64), Param("qty", "int", required=False, min=1, max=9999),
         Param("weight_g", "int", required=False, min=1, max=100000), Param("weight_source", required=False, max_len=16)],
         description="add a product by code")
-    registry.register("gateway", "cart.checkout", cart_checkout, roles=SELL, persist=True, long_running=True, params=[
+    registry.register("gateway", "cart.checkout", cart_checkout, roles=SELL, persist=True, long_running=True, self_idempotent=True, params=[
         Param("cart_id", max_len=64), Param("payments", "list", max_len=20)],
         description="pay and finish a cart; card terminal progress is streamed")
-    registry.register("gateway", "sale", sale, roles=SELL, persist=True, long_running=True, params=[
+    registry.register("gateway", "sale", sale, roles=SELL, persist=True, long_running=True, self_idempotent=True, params=[
         Param("lines", "list", max_len=500), Param("payments", "list", max_len=20)], description="one-shot sale")
     registry.register("gateway", "report.x", report, roles=MANAGE, description="X report")
 

@@ -146,6 +146,18 @@ async def test_interrupted_attempt_is_reported_not_rerun() -> None:
     assert err["code"] == "conflict" and err["state"] == "interrupted" and runs[0] == 0
 
 
+async def test_interrupted_attempt_of_a_self_idempotent_command_is_rerun() -> None:
+    d, sent, runs = _dispatcher()
+    cmd = d.registry.lookup("printer-1", "print")
+    assert cmd is not None
+    d.registry.register("printer-1", "print", cmd.handler, params=cmd.params, persist=True, self_idempotent=True)
+    await d.durable.put("till-1:a", {"command": "printer-1/print", "state": "running"})
+    d.submit("store/s1/gateway/device/printer-1/cmd/print/till-1", b'{"request_id":"a","text":"x"}', _props())
+    await _settle(d)
+    assert sent[0][1]["status"] == "ok" and runs[0] == 1
+    assert (await d.durable.get("till-1:a"))["state"] == "done"
+
+
 async def test_concurrent_duplicates_run_once() -> None:
     d, sent, runs = _dispatcher()
     for corr in (b"1", b"2", b"3"):

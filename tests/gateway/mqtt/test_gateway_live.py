@@ -108,3 +108,31 @@ async def test_scan_print_and_card_sale_over_mqtt(live_mqtt: tuple[Gateway, Loca
         peer.close()
     finally:
         mq.STORE = monkey_store
+
+
+async def test_mqtt_sale_retried_after_a_lost_outcome_sells_once(tmp_path: Path) -> None:
+    """The MQTT sale keeps its result with the receipt (keyed by client and request id), so a retry
+    after the dispatcher lost track (crash between commit and reply) returns the same receipt."""
+    from gateway.mqtt.commands import CommandContext, CommandRegistry
+    from gateway.mqtt.handlers import register_commands
+
+    gw = Gateway(Config({}), tmp_path / "g")
+    gw.open()
+    load_products(gw)
+    try:
+        registry = CommandRegistry()
+        register_commands(registry, gw)
+        cmd = registry.lookup("gateway", "sale")
+        assert cmd is not None and cmd.self_idempotent
+
+        async def no_progress(_: dict[str, Any]) -> None:
+            return None
+
+        ctx = CommandContext("till-1", "cashier", "gateway", "sale", "req-77", no_progress)
+        args = {"lines": [{"code": "40084015"}], "payments": [{"method": "cash", "amount": 500}]}
+        first = await asyncio.wait_for(cmd.handler(args, ctx), 10)
+        again = await asyncio.wait_for(cmd.handler(args, ctx), 10)
+        assert again["receipt_no"] == first["receipt_no"]
+        assert gw.ledger.query_one("SELECT COUNT(*) FROM journal WHERE type='sale.finished'") == 1
+    finally:
+        gw.ledger.close()
