@@ -11,11 +11,12 @@ from typing import Any
 def cmd_devices_list(args: argparse.Namespace) -> int:
     """Print configured and discovered devices as JSON."""
     from gateway.cli import load_args_config
-    from gateway.devices.discovery import load_catalogue, match, scan_usb
+    from gateway.devices.discovery import catalogue_path, load_catalogue, match, scan_usb
     from gateway.devices.manager import DevicesConfig
 
-    cfg = load_args_config(args).get(DevicesConfig)
-    catalogue = load_catalogue(Path(cfg.catalogue) if cfg.catalogue else None)
+    config = load_args_config(args)
+    cfg = config.get(DevicesConfig)
+    catalogue = load_catalogue(catalogue_path(cfg.catalogue, config.source))
     out: dict[str, Any] = {
         "configured": [{"id": k, **{kk: vv for kk, vv in v.items() if "password" not in kk and "secret" not in kk}}
                        for k, v in cfg.pinned.items()],

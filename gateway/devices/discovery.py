@@ -70,6 +70,17 @@ def scan_usb(root: Path = Path("/sys/bus/usb/devices")) -> list[UsbDevice]:
     return out
 
 
+def catalogue_path(configured: str = "", config_file: str = "") -> Path:
+    """The catalogue to use: the configured file; else the one in the source tree; else
+    ``devices.toml`` next to the config file, where provisioning installs it (an installed
+    package has no ``firmware-config/``)."""
+    if configured:
+        return Path(configured)
+    if DEFAULT_CATALOGUE.is_file() or not config_file or config_file.startswith("<"):
+        return DEFAULT_CATALOGUE
+    return Path(config_file).parent / "devices.toml"
+
+
 def load_catalogue(path: Path | None = None) -> dict[str, dict[str, Any]]:
     """``vid:pid`` -> entry (driver, kind, name, notes) from the catalogue TOML."""
     p = path or DEFAULT_CATALOGUE

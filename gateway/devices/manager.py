@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from gateway.bus import Bus
 from gateway.config import StoreConfig, opt, section
 from gateway.devices.base import DeviceAdapter, DeviceError, UnknownAction
+from gateway.devices.discovery import catalogue_path
 from gateway.errors import BadRequest, ConfigError, GatewayError, NotFound
 from gateway.idempotency import IdemKey, IdempotencyStore
 
@@ -44,7 +45,8 @@ class DevicesConfig:
 
     SECTION: ClassVar[str] = "devices"
     discovery: bool = opt(True, "Watch USB/serial/input devices (sysfs + netlink uevents) and match them against the catalogue.")
-    catalogue: str = opt("", "Device catalogue file (vid:pid -> driver, kind); empty = the one shipped in firmware-config/.")
+    catalogue: str = opt("", "Device catalogue file (vid:pid -> driver, kind); empty = firmware-config/devices.toml of the "
+                               "source tree, else devices.toml next to the config file (where provisioning installs it).")
     health_interval_s: int = opt(5, "Seconds between health checks of an online device.", min=1, max=3600)
     reconnect_min_s: int = opt(1, "First reconnect delay after a failure.", min=1, max=60)
     reconnect_max_s: int = opt(30, "Largest reconnect delay (exponential backoff).", min=1, max=3600)
@@ -180,6 +182,7 @@ class DeviceManager:
         self.cfg = cfg
         self.bus = bus
         self.idem = idem
+        self.config_file = file
         self.store = store  # the identity printed on receipts, handed to adapters that print them
         self.devices: dict[str, ManagedDevice] = {}
         self.watcher: Any = None
@@ -245,7 +248,7 @@ class DeviceManager:
         from gateway.devices.autodiscover import discover
 
         try:
-            return discover(self, self.ids, Path(self.cfg.catalogue) if self.cfg.catalogue else None, self.sysfs,
+            return discover(self, self.ids, catalogue_path(self.cfg.catalogue, self.config_file), self.sysfs,
                             self.cfg.hid_layout)
         except OSError as err:
             log.warning("device discovery failed: %s", err)

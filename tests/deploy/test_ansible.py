@@ -107,9 +107,12 @@ def render(role: str, template: str, **overrides: Any) -> str:
 
 def test_gateway_config_template_is_valid_toml() -> None:
     text = render("storegw", "etc/storegw/gateway.toml.j2", storegw_store_id="0042",
-                  storegw_store_name='Hamburg "Altona" Süd', storegw_config_extra='[tse]\nclient_id = "K1"\n')
+                  storegw_store_name='Hamburg "Altona" Süd', storegw_store_address="Große Bergstraße 1, 22767 Hamburg",
+                  storegw_store_vat_id="DE811111111", storegw_config_extra='[tse]\nclient_id = "K1"\n')
     doc = tomllib.loads(text)
-    assert doc["store"] == {"id": "0042", "name": 'Hamburg "Altona" Süd', "zone": "default"}
+    # The receipt identity comes from the inventory, never from the built-in demo defaults.
+    assert doc["store"] == {"id": "0042", "name": 'Hamburg "Altona" Süd', "address": "Große Bergstraße 1, 22767 Hamburg",
+                            "vat_id": "DE811111111", "register_id": "till-1", "zone": "default"}
     assert doc["http"]["port"] == 8080
     assert doc["hq"]["creds_file"] == "/etc/storegw/hq/store.creds"
     assert doc["tse"] == {"client_id": "K1"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import gateway.devices.input_adapters  # noqa: F401 - registers the drivers
 from gateway.bus import Bus
 from gateway.devices.manager import DeviceManager, DevicesConfig
@@ -55,3 +57,12 @@ def test_pinned_device_is_not_discovered_twice(tmp_path: Path) -> None:
     m = DeviceManager(cfg, Bus(), data_dir=tmp_path / "data", sysfs=sysfs)
     assert m.rescan() == []
     assert list(m.devices) == ["till-scanner"]
+
+
+def test_catalogue_path_on_an_installed_box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.devices import discovery
+
+    assert discovery.catalogue_path("/srv/cat.toml", "/etc/storegw/gateway.toml") == Path("/srv/cat.toml")
+    assert discovery.catalogue_path("", "/etc/storegw/gateway.toml") == discovery.DEFAULT_CATALOGUE  # source tree
+    monkeypatch.setattr(discovery, "DEFAULT_CATALOGUE", tmp_path / "site-packages" / "firmware-config" / "devices.toml")
+    assert discovery.catalogue_path("", "/etc/storegw/gateway.toml") == Path("/etc/storegw/devices.toml")
