@@ -30,6 +30,8 @@ TECH = frozenset({"technician", "manager", "admin"})
 ADMIN = frozenset({"admin"})
 ANY = frozenset(ROLES)
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# The gateway itself logs in to the broker as "gateway"; a client of that name would clash with it.
+RESERVED_NAMES = frozenset({"gateway"})
 
 SCHEMA = [
     """
@@ -76,6 +78,8 @@ class ClientRegistry:
             raise BadRequest("client name must be 1-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}")
+        if name in RESERVED_NAMES:
+            raise BadRequest(f"client name {name!r} is reserved for the gateway's own broker account")
         token = "sgw_" + secrets.token_urlsafe(32)
 
         def fn(txn: Any) -> None:

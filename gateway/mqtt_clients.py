@@ -13,13 +13,11 @@ from __future__ import annotations
 import contextlib
 import grp
 import os
-import re
 from pathlib import Path
 from typing import Any
 
+from gateway.mqtt.broker import MQTT_NAME_RE as MQTT_NAME
 from gateway.mqtt.broker import ClientCred, hash_password, new_secret, write_broker_files
-
-MQTT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def broker_dir(data_dir: Path) -> Path:

@@ -29,7 +29,7 @@ from gateway.errors import BadRequest
 #: tokens of 128+ bits, so more iterations would only slow every broker login.
 PBKDF2_ITERATIONS = 101
 _SALT_LEN = 12
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+MQTT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GATEWAY_ROLE = "gateway"
 
 
@@ -58,7 +58,7 @@ class ClientCred:
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid store/client id (``[a-z0-9_-]``, one MQTT topic level)."""
-    if not _NAME_RE.match(name):
+    if not MQTT_NAME_RE.match(name):
         raise BadRequest(f"invalid id {name!r}: use 1-64 of a-z 0-9 _ - (starting with a letter or digit)")
     return name
 

@@ -34,6 +34,11 @@ def test_clients_add_list_revoke(tmp_path: Path) -> None:
     assert "revoked" in storegw("clients", "list", data=tmp_path).stdout
     bad = storegw("clients", "add", "x", "--role", "boss", data=tmp_path, check=False)
     assert bad.returncode != 0
+    # The gateway's own broker account: refused, and later clients still get theirs.
+    clash = storegw("clients", "add", "gateway", "--role", "admin", data=tmp_path, check=False)
+    assert clash.returncode != 0 and "reserved" in clash.stderr and "Traceback" not in clash.stderr
+    storegw("clients", "add", "till-2", "--role", "cashier", data=tmp_path)
+    assert "till-2:" in (tmp_path / "mosquitto" / "passwd").read_text()
 
 
 def test_catalog_import_reports_bad_rows(tmp_path: Path) -> None:
