@@ -346,9 +346,11 @@ class PrintQueue:
                     log.warning("print job %s failed: %s", job.job_id, reason)
                     await self._save(job, JobState.FAILED, reason)
                     return
-                if job.reason != f"waiting: {reason}":
+                if job.state is not JobState.QUEUED or job.reason != f"waiting: {reason}":
+                    # Only a change is stored and announced: waiting for paper must not rewrite
+                    # (and fsync) the job every retry interval.
                     log.info("print job %s waiting: %s", job.job_id, reason)
-                await self._save(job, JobState.QUEUED, f"waiting: {reason}")
+                    await self._save(job, JobState.QUEUED, f"waiting: {reason}")
                 await asyncio.sleep(self.retry_interval)
                 continue
             await self._save(job, JobState.DONE, "")

@@ -74,12 +74,15 @@ async def test_reprint_is_marked_copy_and_idempotent(running: tuple[PrintQueue, 
 
 async def test_waits_for_paper_then_prints(running: tuple[PrintQueue, PrinterSimulator, SimulatedEscpos,
                                                           list[PrintJob]]) -> None:
-    queue, sim, _, _ = running
+    queue, sim, _, updates = running
     sim.apply("paper-out")
     async with asyncio.timeout(10):
         await queue.submit("sale-3", JOB)
         await until(lambda: queue.get("sale-3").reason == "waiting: paper out")
         assert queue.get("sale-3").state is JobState.QUEUED and sim.jobs == []
+        await asyncio.sleep(10 * queue.retry_interval)  # several retries while the paper is out
+        waiting = [u for u in updates if u.reason == "waiting: paper out"]
+        assert len(waiting) == 1  # stored and announced once, not once per retry
         sim.apply("paper-ok")
         done = await queue.wait("sale-3")
     assert done.state is JobState.DONE and sim.jobs == [JOB]
