@@ -151,8 +151,3 @@ class Bus:
         for listener in list(self._listeners):
             if topic_matches(listener.pattern, event.topic):
                 listener._deliver(event)
-
-    @property
-    def subscriber_count(self) -> int:
-        """How many subscriptions are open."""
-        return len(self._subs)

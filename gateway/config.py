@@ -43,11 +43,6 @@ def section(cls: type[T]) -> type[T]:
     return cls
 
 
-def registered_sections() -> dict[str, type[Any]]:
-    """All known sections by name (import the component modules first)."""
-    return dict(_SECTIONS)
-
-
 @section
 @dataclass(frozen=True)
 class StoreConfig:

@@ -242,14 +242,6 @@ _TABLE = """
 99 INTERNAL_99 X..90 text
 """
 
-# First two digits of AIs whose element string has a predefined length, so no FNC1/GS
-# follows them even when more elements come (GenSpec figure 7.8.5-2).
-PREDEFINED_LENGTH_PREFIXES = frozenset(
-    {"00", "01", "02", "03", "04", "11", "12", "13", "14", "15", "16", "17", "18", "19", "20"}
-    | {f"{n}" for n in range(31, 37)}
-    | {"41"}
-)
-
 _PART = re.compile(r"^([NX])(\d*)(?:\.\.(\d+))?$")
 
 

@@ -49,7 +49,6 @@ class ScaleSimulator:
         self.protocol = protocol
         self.state = state or ScaleState()
         self.garbage_next: bytes | None = None
-        self.received: list[bytes] = []
         self.wire = bytearray()  # every byte the driver sent, for exact-byte assertions
         self.silent = False
         self.pty = PtyDevice(self._on_bytes, link)
@@ -76,7 +75,6 @@ class ScaleSimulator:
         else:
             commands = [c for c in self._framer.feed(data) if isinstance(c, bytes)]
         for cmd in commands:
-            self.received.append(cmd)
             reply = self.reply(cmd.decode("ascii", "replace").strip())
             if self.silent or reply is None:
                 continue

@@ -20,15 +20,6 @@ PROCESS_TYPE_RECEIPT = "Kassenbeleg-V1"
 PROCESS_TYPE_ORDER = "Bestellung-V1"
 PROCESS_TYPE_OTHER = "SonstigerVorgang"
 
-#: Log time formats of TR-03151 as named in DSFinV-K tse.csv TSE_ZEITFORMAT (fact sheet §1.5).
-LOG_TIME_FORMATS = (
-    "unixTime",
-    "utcTime",
-    "utcTimeWithSeconds",
-    "generalizedTime",
-    "generalizedTimeWithMilliseconds",
-)
-
 
 @dataclass(frozen=True)
 class TseTransaction:

@@ -18,7 +18,6 @@ import re
 import secrets
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,11 +90,6 @@ class FiskalySimulator:
     def expire_tokens(self) -> None:
         """Invalidate every access token, as if they all expired now."""
         self.tokens.clear()
-
-    def software_tse(self, tss_id: str) -> SoftwareTse:
-        """The software TSE that signs for ``tss_id`` (tests verify signatures with it)."""
-        tse: SoftwareTse = self.tss[tss_id]["tse"]
-        return tse
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve on a real TCP socket; returns the base URL."""
@@ -411,6 +405,3 @@ class FiskalySimulator:
         return web.Response(body=export["tar"], content_type="application/x-tar")
 
 
-def new_uuid() -> str:
-    """A fresh UUIDv4 string, as fiskaly wants for TSS, client, transaction and export ids."""
-    return str(uuid.uuid4())

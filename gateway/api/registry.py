@@ -60,13 +60,6 @@ class Api:
 
         return deco
 
-    def find(self, handler: Handler) -> Route | None:
-        """The route of a handler."""
-        for r in self.routes:
-            if r.handler is handler:
-                return r
-        return None
-
 
 def json_response(data: Any, status: int = 200) -> web.Response:
     """A JSON response with compact, UTF-8 output."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from gateway.errors import ValidationFailed
-from gateway.pos.money import div_round, split_gross
+from gateway.pos.money import split_gross
 
 
 class FiscalDataError(ValidationFailed):
@@ -41,9 +41,7 @@ def thousandths(value: int) -> str:
     return f"{sign}{whole},{frac:03d}"
 
 
-def round_half_up(numerator: int, denominator: int) -> int:
-    """Integer division rounding halves away from zero (kaufmännisch runden); the till's own rule."""
-    return div_round(numerator, denominator)
+
 
 
 def vat_split(gross: int, rate_bp: int) -> tuple[int, int]:

@@ -96,9 +96,3 @@ def format_cents(cents: int, currency: str = "€") -> str:
     euros, rest = divmod(abs(cents), 100)
     grouped = f"{euros:,}".replace(",", ".")
     return f"{sign}{grouped},{rest:02d} {currency}".rstrip()
-
-
-def decimal_string(cents: int) -> str:
-    """Dot-decimal with two places (``-10.00``), as in DSFinV-K and processData."""
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
