@@ -108,6 +108,7 @@ class MqttComponent:
         self._last_rebirth = 0.0
         self.rebirths = 0
         self.events_out = 0
+        self.events_skipped = 0
         self.startup_error: str | None = None
         self._json_props = _props()
         self._event_props = _props(config.event_expiry)
@@ -175,6 +176,7 @@ class MqttComponent:
             "boot_id": self.boot_id,
             "retained_topics": len(self._retained),
             "events_out": self.events_out,
+            "events_skipped": self.events_skipped,
             "forward_errors": sum(ln.failed for ln in self._listeners),
             "rebirths": self.rebirths,
             "commands": self.dispatcher.stats(),
@@ -205,10 +207,12 @@ class MqttComponent:
             # While down only the cache changes: it is republished in full after the reconnect.
             self.link.publish(topic, payload, qos=self.config.qos, retain=True, properties=self._json_props, hold=False)
 
-    def _publish_event(self, topic: str, payload: bytes, props: Properties) -> None:
+    def _publish_event(self, topic: str, payload: bytes, props: Properties, hold: bool = True) -> None:
         assert self.link is not None
-        self.events_out += 1
-        self.link.publish(topic, payload, qos=self.config.qos, properties=props)
+        if self.link.publish(topic, payload, qos=self.config.qos, properties=props, hold=hold):
+            self.events_out += 1
+        elif not hold:
+            self.events_skipped += 1
 
     def _on_connected(self) -> None:
         """Birth: ``online`` first, then every retained topic (after each connect and rebirth)."""
@@ -245,7 +249,9 @@ class MqttComponent:
                 "name": name,
                 "data": event.data,
             }
-            self._publish_event(base + "evt/" + name, dumps(body), self._event_props)
+            # Not held while the broker is away: a scan delivered minutes later would add an item
+            # nobody is scanning now (the 60 s message expiry only starts at the broker).
+            self._publish_event(base + "evt/" + name, dumps(body), self._event_props, hold=False)
 
     def _ledger_event(self, event: Event) -> None:
         etype = event.topic[len("ledger.") :]

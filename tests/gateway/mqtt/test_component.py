@@ -86,6 +86,10 @@ async def test_starts_without_broker_then_connects(broker: Broker, harness: Gate
     assert st["state"] == "degraded" and st["link"] in ("down", "connecting")
     assert "refused" in (st["last_error"] or "").lower() or "failed" in (st["last_error"] or "")
     harness.bus.publish("device.printer-1.status", {"state": "online"})
+    held = gw.status()["held"]
+    harness.bus.publish("device.scanner-1.evt.scan", {"code": "4006381333931"})  # nobody may get this later
+    harness.bus.publish("ledger.sale.finished", {"receipt_no": 1}, seq=1)  # the ledger fan-out is held
+    assert gw.status()["events_skipped"] == 1 and gw.status()["held"] == held + 1
     broker.start()
     assert gw.link is not None
     async with asyncio.timeout(5):
