@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from gateway.api.registry import Route
     from gateway.app import Gateway
 
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MAX_BODY: web.AppKey[int] = web.AppKey("max_body_key")
 CLIENT: web.RequestKey[Any] = web.RequestKey("client")
+ROUTES: web.AppKey[dict[Any, Route]] = web.AppKey("routes")  # handler -> its route (auth, body schema, OpenAPI)
 
 
 def gw(request: web.Request) -> Gateway:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from gateway import __version__
 from gateway.api import schemas as S
-from gateway.api.server import ROUTES
+from gateway.api.keys import ROUTES
 
 PARAM_RE = re.compile(r"{(\w+)}")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway.api.keys import MAX_BODY
+from gateway.api.keys import MAX_BODY, ROUTES
 from gateway.errors import BadRequest, PayloadTooLarge
 from gateway.jsonbody import json_object
 
@@ -75,7 +75,16 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         raise PayloadTooLarge(f"request body exceeds {request.app[MAX_BODY]} bytes") from None
     if not raw:
         raise BadRequest("request body must be a JSON object")
-    return json_object(raw)
+    doc = json_object(raw)
+    # Fields the route's schema does not know are refused, never ignored: a client sending e.g.
+    # "discount" at checkout must not believe it was applied.
+    route = request.app[ROUTES].get(request.match_info.route.handler) if ROUTES in request.app else None
+    schema = route.body if route is not None else None
+    if schema is not None and schema.get("additionalProperties") is False:
+        unknown = set(doc) - set(schema.get("properties", {}))
+        if unknown:
+            raise BadRequest(f"unknown fields: {', '.join(sorted(map(str, unknown)))}")
+    return doc
 
 
 def int_param(request: web.Request, name: str, lo: int = 0, hi: int = 2**62) -> int:

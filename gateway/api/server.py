@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from gateway.api import pos, system
-from gateway.api.keys import CLIENT, GATEWAY, MAX_BODY
+from gateway.api.keys import CLIENT, GATEWAY, MAX_BODY, ROUTES
 from gateway.api.registry import Api, Handler, Route
 from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, PayloadTooLarge
 
@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from gateway.app import Gateway
 
 log = logging.getLogger(__name__)
-ROUTES: web.AppKey[dict[Any, Route]] = web.AppKey("routes")
 PROBLEM_JSON = "application/problem+json"
 
 

@@ -249,6 +249,11 @@ CASH_AND_CART_CASES = [
     ("POST", "/api/v1/clients", {"name": "bad name!", "role": "cashier"}, 400),
     ("POST", "/api/v1/clients", {"name": "ok", "role": "owner"}, 400),
     ("POST", "/api/v1/clients", {"name": 5, "role": "cashier"}, 400),
+    # Unknown fields are refused on every route with a closed schema, not silently ignored.
+    ("POST", "/api/v1/cash/deposits", {"amount": 100, "currency": "USD"}, 400),
+    ("POST", "/api/v1/receipts/424242/void", {"reason": "x", "refund": False}, 400),
+    ("POST", "/api/v1/receipts/424242/return", {"items": [{"line": 1}], "price": 1}, 400),
+    ("POST", "/api/v1/clients", {"name": "ok", "role": "cashier", "admin": True}, 400),
 ]
 
 
@@ -268,6 +273,10 @@ async def test_cart_line_bad_values(api: Client) -> None:
     assert status == 201
     path = f"/api/v1/carts/{cart['id'] if 'id' in cart else cart['cart_id']}/lines"
     seq = api.gw.ledger.last_seq
+    status, h, doc = await api.request("POST", path.replace("/lines", "/checkout"),
+                                       body={"payments": [{"method": "cash", "amount": 100}], "discount": 500})
+    assert_problem(status, h, doc, 400)
+    assert "unknown fields: discount" in doc["detail"]
     for body, expected in [({"code": PIECE, "qty": -1}, 400), ({"code": PIECE, "qty": "2"}, 400), ({"code": "nope", "qty": 1}, 404),
                            ({"code": WEIGHED, "weight_g": 0}, 400), ({"qty": 1}, 400), ({"code": PIECE, "qty": 1, "x": 1}, 400)]:
         status, h, doc = await api.request("POST", path, body=body)
