@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -64,8 +65,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     g = request.app[GATEWAY]
     route = request.app[ROUTES].get(request.match_info.route.handler)
     roles = route.roles if route is not None else None
-    if route is not None and route.path in ("/", "/api/v1/status") and not g.config.http.status_public:
-        roles = frozenset({"technician", "manager", "admin"})
     if roles is None:
         request[CLIENT] = None
         return await handler(request)
@@ -91,10 +90,22 @@ async def count_middleware(request: web.Request, handler: Handler) -> web.Stream
     return resp
 
 
+STATUS_PATHS = ("/", "/api/v1/status")
+STATUS_ROLES = frozenset({"technician", "manager", "admin"})
+
+
 def all_routes(gateway: Gateway) -> list[Route]:
-    """Core routes plus the components' routes, without demo routes outside demo mode."""
+    """Core routes plus the components' routes, without demo routes outside demo mode.
+
+    With ``[http] status_public = false`` the status page and its API need a technician, manager
+    or admin token; the routes say so themselves, so the middleware and OpenAPI agree.
+    """
     apis: list[Api] = [system.api, pos.api, *gateway.extra_apis]
-    return [r for a in apis for r in a.routes if gateway.demo or not r.demo_only]
+    routes = [r for a in apis for r in a.routes if gateway.demo or not r.demo_only]
+    if not gateway.config.http.status_public:
+        routes = [dataclasses.replace(r, roles=STATUS_ROLES) if r.path in STATUS_PATHS and r.roles is None else r
+                  for r in routes]
+    return routes
 
 
 def build_app(gateway: Gateway) -> web.Application:

@@ -282,3 +282,25 @@ async def test_cart_line_bad_values(api: Client) -> None:
         status, h, doc = await api.request("POST", path, body=body)
         assert_problem(status, h, doc, expected)
     assert api.gw.ledger.last_seq == seq
+
+
+async def test_private_status_page_needs_a_technician_and_says_so_in_openapi(tmp_path: Path) -> None:
+    from gateway.config import HttpConfig
+
+    gw = Gateway(Config({}).with_section(HttpConfig(status_public=False)), tmp_path)
+    gw.open()
+    tokens = {role: gw.clients.add(f"{role}-1", role) for role in ("cashier", "technician")}
+    await gw.start("127.0.0.1", 0)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+            api = Client(gw, session, tokens)
+            for path in ("/", "/api/v1/status"):
+                assert (await api.request("GET", path, role=None))[0] == 401
+                assert (await api.request("GET", path, role="cashier"))[0] == 403
+                assert (await api.request("GET", path, role="technician"))[0] == 200
+            status, _, doc = await api.request("GET", "/api/v1/openapi.json", role="technician")
+            assert status == 200
+            op = doc["paths"]["/api/v1/status"]["get"]
+            assert op.get("security") and "401" in op["responses"]
+    finally:
+        await gw.stop()
