@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -59,9 +60,9 @@ CREATE TABLE IF NOT EXISTS mqtt_requests (
 class SqliteIdempotencyStore:
     """Records in table ``mqtt_requests`` of a SQLite file, committed before the reply is sent.
 
-    Each call opens its own short transaction on a private connection in a worker thread, so
-    the event loop never waits on the disk. ``retention`` (seconds) bounds the table: older rows
-    are removed on :meth:`prune`, which :meth:`put` calls now and then.
+    One connection, used from worker threads one call at a time, so the event loop never waits
+    on the disk. ``retention`` (seconds) bounds the table: older rows are removed on
+    :meth:`prune`, which :meth:`put` calls now and then.
     """
 
     def __init__(self, path: str | Path, retention: float = 7 * 86400) -> None:
@@ -69,39 +70,39 @@ class SqliteIdempotencyStore:
         self.retention = retention
         self._puts = 0
         self._lock = asyncio.Lock()
-        with self._connect() as db:
-            db.execute(_SCHEMA)
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
+        self._db_lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
         # A stored money/print outcome must survive power loss, like the ledger's rows.
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(_SCHEMA)
 
     def _get(self, key: str) -> dict[str, Any] | None:
-        db = self._connect()
-        try:
-            row = db.execute("SELECT record FROM mqtt_requests WHERE key = ?", (key,)).fetchone()
-        finally:
-            db.close()
+        with self._db_lock:
+            row = self._db.execute("SELECT record FROM mqtt_requests WHERE key = ?", (key,)).fetchone()
         return None if row is None else dict(json.loads(row[0]))
 
     def _put(self, key: str, record: dict[str, Any], prune_before: float | None) -> None:
         now = time.time()
-        db = self._connect()
-        try:
-            with db:
-                db.execute("BEGIN IMMEDIATE")
-                db.execute(
+        with self._db_lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
                     "INSERT INTO mqtt_requests(key, created_at, updated_at, record) VALUES (?, ?, ?, ?) "
                     "ON CONFLICT(key) DO UPDATE SET updated_at = excluded.updated_at, record = excluded.record",
                     (key, now, now, json.dumps(record, separators=(",", ":"))),
                 )
                 if prune_before is not None:
-                    db.execute("DELETE FROM mqtt_requests WHERE updated_at < ?", (prune_before,))
-        finally:
-            db.close()
+                    self._db.execute("DELETE FROM mqtt_requests WHERE updated_at < ?", (prune_before,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close the connection (the store is unusable afterwards)."""
+        with self._db_lock:
+            self._db.close()
 
     async def get(self, key: str) -> dict[str, Any] | None:
         """The stored record for ``key``, or None."""
@@ -120,9 +121,5 @@ class SqliteIdempotencyStore:
             await asyncio.to_thread(self._prune)
 
     def _prune(self) -> None:
-        db = self._connect()
-        try:
-            with db:
-                db.execute("DELETE FROM mqtt_requests WHERE updated_at < ?", (time.time() - self.retention,))
-        finally:
-            db.close()
+        with self._db_lock:
+            self._db.execute("DELETE FROM mqtt_requests WHERE updated_at < ?", (time.time() - self.retention,))
