@@ -30,6 +30,7 @@ from . import datev
 from .dsfinvk import write_export
 from .dsfinvk_records import Closing
 from .journal_records import closings_from_journal
+from .service import tse_master
 
 
 @section
@@ -65,11 +66,7 @@ async def _tse_snapshot(tse: Tse | None, out_dir: Path, z_nr: int) -> tuple[dict
         return {}, {"error": f"{type(err).__name__}: {err}"}
     name = f"tse-export-Z{z_nr:06d}.tar"
     await asyncio.to_thread(_store, out_dir, name, tar)
-    master = {"serial_number": info.serial_number, "public_key": info.public_key,
-              "signature_algorithm": info.signature_algorithm, "log_time_format": info.log_time_format,
-              "certificate": info.certificate, "certified": info.certified,
-              "process_data_encoding": info.process_data_encoding}
-    return master, {"file": name, "sha256": hashlib.sha256(tar).hexdigest(), "bytes": len(tar)}
+    return tse_master(info), {"file": name, "sha256": hashlib.sha256(tar).hexdigest(), "bytes": len(tar)}
 
 
 def next_z_nr(ledger: Ledger) -> int:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from drivers.tse import Tse, TseError
+from drivers.tse import Tse, TseError, TseInfo
 from gateway.config import opt, section
 from gateway.ledger import JournalEntry, Txn
 
@@ -82,6 +82,14 @@ def _now() -> datetime:
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def tse_master(info: TseInfo) -> dict[str, Any]:
+    """The TSE's master data as the closing and tse.csv need it (serial, key, algorithm, certificate)."""
+    return {"serial_number": info.serial_number, "public_key": info.public_key,
+            "signature_algorithm": info.signature_algorithm, "log_time_format": info.log_time_format,
+            "certificate": info.certificate, "certified": info.certified,
+            "process_data_encoding": info.process_data_encoding}
 
 
 def bon_type_of(draft: dict[str, Any]) -> str:
@@ -169,10 +177,7 @@ class FiscalService:
             await self.tse.self_test(self.client_id)
             await self.tse.update_time()
             info = await self.tse.info()
-        self._info = {"serial_number": info.serial_number, "public_key": info.public_key,
-                      "signature_algorithm": info.signature_algorithm, "log_time_format": info.log_time_format,
-                      "certificate": info.certificate, "certified": info.certified, "description": info.description,
-                      "process_data_encoding": info.process_data_encoding}
+        self._info = {**tse_master(info), "description": info.description}
 
     async def stop(self) -> None:
         """Stop background work, unhook, close the TSE."""
