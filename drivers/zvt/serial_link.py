@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 
 from drivers.zvt.apdu import Apdu, decode_apdu
 from drivers.zvt.errors import ZvtConnectionError, ZvtDecodeError, ZvtTimeout, ZvtTransmissionError
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 T1 = 0.2
 T2 = 5.0
 RETRIES = 2
+WRITE_STALL_S = 0.5  # longest wait for a full tty output buffer to take more bytes
 
 
 class SerialLink:
@@ -84,7 +86,12 @@ class SerialLink:
             try:
                 written = os.write(self.fd, view)
             except BlockingIOError:
-                continue  # the tty buffer is full only for a moment at these sizes
+                # The tty's output buffer is full (blocks are small, so only for a moment): wait
+                # until it drains instead of spinning; a line that does not drain is dead.
+                _, ready, _ = select.select([], [self.fd], [], WRITE_STALL_S)
+                if not ready:
+                    raise ZvtConnectionError(f"serial line did not take data within {WRITE_STALL_S} s") from None
+                continue
             except OSError as err:
                 raise ZvtConnectionError(f"serial write failed: {err}") from err
             view = view[written:]

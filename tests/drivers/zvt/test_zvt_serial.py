@@ -189,3 +189,16 @@ async def test_peer_closing_pty_is_connection_error() -> None:
     finally:
         await link.stop()
         os.close(master)
+
+
+async def test_line_that_never_drains_is_a_connection_error(pty_pair: tuple[SerialLink, Peer]) -> None:
+    """The terminal side stops reading: the full tty buffer is a dead line, not a busy loop."""
+    link, _peer = pty_pair
+    for filler in (b"\x00" * 4096, b"\x00"):  # big chunks, then the last bytes that still fit
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.write(link.fd, filler)
+    started = time.monotonic()
+    with pytest.raises(ZvtConnectionError, match="did not take data"):
+        await asyncio.wait_for(link.send(Apdu(0x06, 0xB0)), 10)
+    assert time.monotonic() - started < 5
