@@ -77,7 +77,7 @@ class OmniComponent:
         """Commit hook: refuse a till sale that would take held or non-existent stock; journal ATP of what moved."""
         if receipt.get("training"):
             return
-        codes = sorted({ln["code"] for ln in receipt.get("lines", ()) if not ln.get("voided") and is_tracked(txn.conn, ln["code"])})
+        codes = sorted(c for c in {ln["code"] for ln in receipt.get("lines", ()) if not ln.get("voided")} if is_tracked(txn.conn, c))
         if type_ == "sale.finished":
             short = [c for c in codes if free_qty(txn.conn, c) < 0]
             if short and self.cfg.till_stock_check == "enforce":

@@ -176,31 +176,41 @@ def _one(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
     return int(row[0] or 0) if row else 0
 
 
+def _buffers(conn: sqlite3.Connection, code: str) -> dict[tuple[str, str], int]:
+    """Every buffer row that can apply to ``code``, by (scope, channel), in one query."""
+    group = product_unit(conn, code)[1]
+    rows = conn.execute("SELECT scope, channel, qty_milli FROM omni_buffers WHERE (scope='product' AND key=?) "
+                        "OR (scope='group' AND key=? AND key<>'') OR (scope='all' AND key='')", (code, group)).fetchall()
+    return {(scope, ch): int(q) for scope, ch, q in rows}
+
+
+def _buffer(found: dict[tuple[str, str], int], channel: str, default_online: int) -> int:
+    for scope in SCOPES:
+        for ch in (channel, "*"):
+            if (scope, ch) in found:
+                return found[(scope, ch)]
+    return default_online if channel == "online" else 0
+
+
 def buffer_of(conn: sqlite3.Connection, code: str, channel: str, default_online: int = 0) -> int:
     """The safety buffer of a product in a channel: product, then group, then whole store; channel rows before ``*``."""
-    group = product_unit(conn, code)[1]
-    for scope, key in (("product", code), ("group", group), ("all", "")):
-        if scope == "group" and not group:
-            continue
-        for ch in (channel, "*"):
-            row = conn.execute("SELECT qty_milli FROM omni_buffers WHERE scope=? AND key=? AND channel=?", (scope, key, ch)).fetchone()
-            if row is not None:
-                return int(row[0])
-    return default_online if channel == "online" else 0
+    return _buffer(_buffers(conn, code), channel, default_online)
 
 
 def level(conn: sqlite3.Connection, code: str, default_online: int = 0) -> dict[str, Any]:
     """On hand, held, in transit and ATP per channel of one product (ATP is never reported below 0)."""
-    on_hand = _one(conn, "SELECT on_hand_milli FROM stock WHERE code=?", (code,))
-    held = _one(conn, "SELECT SUM(qty_milli) FROM omni_holds WHERE code=?", (code,))
-    transit = _one(conn, "SELECT SUM(qty_milli) FROM omni_transit WHERE code=?", (code,))
+    on_hand, held, transit = conn.execute(
+        "SELECT (SELECT on_hand_milli FROM stock WHERE code=?), (SELECT SUM(qty_milli) FROM omni_holds WHERE code=?), "
+        "(SELECT SUM(qty_milli) FROM omni_transit WHERE code=?)", (code, code, code)).fetchone()
+    on_hand, held, transit = int(on_hand or 0), int(held or 0), int(transit or 0)
     free = on_hand - held
+    found = _buffers(conn, code)
     return {
         "code": code,
         "on_hand_milli": on_hand,
         "reserved_milli": held,
         "in_transit_milli": transit,
-        "atp": {ch: max(0, free - buffer_of(conn, code, ch, default_online)) for ch in CHANNELS},
+        "atp": {ch: max(0, free - _buffer(found, ch, default_online)) for ch in CHANNELS},
     }
 
 
