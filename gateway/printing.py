@@ -126,6 +126,8 @@ class CustomerDisplayFeed:
     async def _run(self, bus: Bus) -> None:
         with bus.subscribe("ledger.#") as sub:
             async for ev in sub:
+                if ev.topic not in ("ledger.cart.line_added", "ledger.sale.finished"):
+                    continue  # most ledger events are nothing for the customer display
                 mgr = self.gw.components.get("devices")
                 dev = mgr.by_role(self.role) if mgr else None
                 if dev is None:
