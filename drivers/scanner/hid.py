@@ -259,7 +259,9 @@ class HidScanner:
                 scan = self.decoder.feed(event)
                 if scan is not None:
                     self._deliver(scan)
-                if not self.decoder.suffix_keys:
+                # Without a suffix key the code ends when keys stop coming: the idle timer restarts
+                # on key presses only (not on the key-up, EV_MSC and EV_SYN events around each).
+                if not self.decoder.suffix_keys and event.type == e.EV_KEY and event.value != 0:
                     if pending is not None:
                         pending.cancel()
                     pending = loop.call_later(self.decoder.idle_gap, self._flush_idle)
