@@ -168,6 +168,8 @@ class CashDrawer:
             value = await self.port.query(1)
         except (ConnectionError, TimeoutError) as err:
             raise DrawerUnavailable(f"cannot read drawer state: {err}") from err
+        except ValueError as err:  # a garbled status byte (PrinterStatusError)
+            raise DrawerUnavailable(f"unreadable drawer state: {err}") from err
         self.observe(value)
         return bool(self.is_open)
 
@@ -176,7 +178,7 @@ class CashDrawer:
         while True:
             try:
                 await self.poll_once()
-            except (DrawerUnavailable, ValueError) as err:
+            except DrawerUnavailable as err:
                 log.warning("drawer: %s", err)
             await asyncio.sleep(interval)
 

@@ -102,6 +102,20 @@ async def test_unreachable_printer_is_a_clear_error() -> None:
             await drawer.poll_once()
 
 
+class _GarbledPort(_NoPort):
+    async def query(self, n: int) -> int:
+        from drivers.printer.status import PrinterStatusError
+
+        raise PrinterStatusError("0xff is not a status reply")
+
+
+async def test_garbled_status_reply_is_a_drawer_error() -> None:
+    drawer = CashDrawer(_GarbledPort())
+    async with asyncio.timeout(5):
+        with pytest.raises(DrawerUnavailable, match="unreadable drawer state"):
+            await drawer.poll_once()
+
+
 async def test_drawer_through_simulated_network_printer() -> None:
     tcp = TcpPrinterSimulator(PrinterSimulator(SimulatedState(drawer_open_level_high=False)))
     await tcp.start()
