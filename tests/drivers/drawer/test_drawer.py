@@ -104,9 +104,9 @@ async def test_unreachable_printer_is_a_clear_error() -> None:
 
 class _GarbledPort(_NoPort):
     async def query(self, n: int) -> int:
-        from drivers.printer.status import PrinterStatusError
+        from drivers.printer.errors import PrinterStatusError
 
-        raise PrinterStatusError("0xff is not a status reply")
+        raise PrinterStatusError(1, b"\xff\xff")
 
 
 async def test_garbled_status_reply_is_a_drawer_error() -> None:
