@@ -28,6 +28,7 @@ from gateway.errors import BadRequest, ConfigError, GatewayError, NotFound
 from gateway.idempotency import IdemKey, IdempotencyStore
 
 log = logging.getLogger(__name__)
+RESCAN_SETTLE_S = 0.3  # after the first add uevent of a plug, before looking at sysfs
 
 AdapterFactory = Callable[[dict[str, Any]], DeviceAdapter]
 FACTORIES: dict[str, AdapterFactory] = {}
@@ -254,18 +255,28 @@ class DeviceManager:
             log.warning("device discovery failed: %s", err)
             return []
 
+    _rescan_handle: asyncio.TimerHandle | None = None
+
     def _on_uevent(self, event: dict[str, str]) -> None:
-        if event.get("ACTION") == "add":
-            self.rescan()
+        # One plug sends a burst of add events (usb, tty, input...): one rescan after it settles.
+        if event.get("ACTION") == "add" and self._rescan_handle is None:
+            self._rescan_handle = asyncio.get_running_loop().call_later(RESCAN_SETTLE_S, self._settled_rescan)
         # A hot-plugged device may be one we are waiting for: retry all offline devices now.
         for dev in self.devices.values():
             if dev.state != "online":
                 dev.kick()
         self.bus.publish("devices.uevent", {k: event.get(k, "") for k in ("ACTION", "SUBSYSTEM", "DEVNAME", "PRODUCT")})
 
+    def _settled_rescan(self) -> None:
+        self._rescan_handle = None
+        self.rescan()
+
     async def stop(self) -> None:
         """Stop every supervisor and close adapters."""
         self._running = False
+        if self._rescan_handle is not None:
+            self._rescan_handle.cancel()
+            self._rescan_handle = None
         if self.watcher:
             self.watcher.stop()
             self.watcher = None

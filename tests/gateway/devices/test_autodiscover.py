@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,23 @@ def test_catalogue_path_on_an_installed_box(tmp_path: Path, monkeypatch: pytest.
     assert discovery.catalogue_path("", "/etc/storegw/gateway.toml") == discovery.DEFAULT_CATALOGUE  # source tree
     monkeypatch.setattr(discovery, "DEFAULT_CATALOGUE", tmp_path / "site-packages" / "firmware-config" / "devices.toml")
     assert discovery.catalogue_path("", "/etc/storegw/gateway.toml") == Path("/etc/storegw/devices.toml")
+
+
+async def test_a_burst_of_add_uevents_rescans_once_after_it_settles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.devices import manager as manager_mod
+
+    monkeypatch.setattr(manager_mod, "RESCAN_SETTLE_S", 0.05)
+    sysfs = tmp_path / "sys"
+    m = manager(tmp_path, sysfs)
+    calls: list[int] = []
+    monkeypatch.setattr(m, "rescan", lambda: calls.append(1) or [])
+    for subsystem in ("usb", "usb", "tty", "input", "usbmisc"):  # one plug, as the kernel reports it
+        m._on_uevent({"ACTION": "add", "SUBSYSTEM": subsystem})
+    m._on_uevent({"ACTION": "remove", "SUBSYSTEM": "usb"})
+    assert calls == []
+    await asyncio.sleep(0.2)
+    assert calls == [1]
+    m._on_uevent({"ACTION": "add", "SUBSYSTEM": "usb"})  # the next plug rescans again
+    await asyncio.sleep(0.2)
+    assert calls == [1, 1]
+    await m.stop()
