@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,17 @@ class IdempotencyStore:
         if row[0] != idem.request_hash:
             raise Conflict("this Idempotency-Key was already used for a different request")
         return int(row[1]), json.loads(row[2])
+
+    async def once(self, idem: IdemKey | None, run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """``run()`` at most once per key: a retry waits for the first attempt and gets its stored
+        response (``run`` records it in the transaction of its effect). Without a key, just ``run()``."""
+        if idem is None:
+            return await run()
+        async with self.lock(idem):
+            prior = self.lookup(idem)
+            if prior is not None:
+                return prior[1]
+            return await run()
 
     @staticmethod
     def record(txn: Txn, idem: IdemKey, status: int, response: dict[str, Any], seq: int | None = None) -> None:

@@ -125,13 +125,7 @@ class ReturnService:
         """Return goods of an online order; refund at the till or (``original``) by HQ."""
         if not isinstance(order_id, str) or not order_id:
             raise BadRequest("order_id is required", field="order_id")
-        if idem is not None:
-            async with self.sales.idem.lock(idem):
-                prior = self.sales.idem.lookup(idem)
-                if prior is not None:
-                    return prior[1]
-                return await self._return_order(order_id, items, cashier, refund_method, idem)
-        return await self._return_order(order_id, items, cashier, refund_method, idem)
+        return await self.sales.idem.once(idem, lambda: self._return_order(order_id, items, cashier, refund_method, idem))
 
     async def _return_order(self, order_id: str, items: Any, cashier: str, refund_method: str, idem: IdemKey | None) -> dict[str, Any]:
         async with self.sales.receipt_lock(("order", order_id)):

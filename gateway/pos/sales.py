@@ -256,13 +256,7 @@ class SaleService:
         receipt (``reservation_id``, ``customer``, ``channel``) for the commit hooks; it never
         replaces a field the sale computes.
         """
-        if idem is not None:
-            async with self.idem.lock(idem):
-                prior = self.idem.lookup(idem)
-                if prior is not None:
-                    return prior[1]
-                return await self._finish(cashier, payments, cart_id, lines, idem, training, extra, priced)
-        return await self._finish(cashier, payments, cart_id, lines, idem, training, extra, priced)
+        return await self.idem.once(idem, lambda: self._finish(cashier, payments, cart_id, lines, idem, training, extra, priced))
 
     async def _finish(self, cashier: str, payments: Any, cart_id: str | None, lines: Any,
                       idem: IdemKey | None, training: bool | None, extra: dict[str, Any] | None = None,
@@ -329,13 +323,7 @@ class SaleService:
 
     async def void(self, receipt_no: int, *, cashier: str, reason: str = "", idem: IdemKey | None = None) -> dict[str, Any]:
         """Cancel a whole sale receipt with a negative receipt referencing it (storno)."""
-        if idem is not None:
-            async with self.idem.lock(idem):
-                prior = self.idem.lookup(idem)
-                if prior is not None:
-                    return prior[1]
-                return await self._void(receipt_no, cashier, reason, idem)
-        return await self._void(receipt_no, cashier, reason, idem)
+        return await self.idem.once(idem, lambda: self._void(receipt_no, cashier, reason, idem))
 
     async def _void(self, receipt_no: int, cashier: str, reason: str, idem: IdemKey | None) -> dict[str, Any]:
         async with self.receipt_lock(receipt_no):
@@ -373,13 +361,7 @@ class SaleService:
     async def return_items(self, receipt_no: int, items: Any, *, cashier: str, refund_method: str = "cash",
                            idem: IdemKey | None = None) -> dict[str, Any]:
         """Return lines of a sale receipt (``[{"line", "qty"|"weight_g"}]``), refunding to ``refund_method``."""
-        if idem is not None:
-            async with self.idem.lock(idem):
-                prior = self.idem.lookup(idem)
-                if prior is not None:
-                    return prior[1]
-                return await self._return(receipt_no, items, cashier, refund_method, idem)
-        return await self._return(receipt_no, items, cashier, refund_method, idem)
+        return await self.idem.once(idem, lambda: self._return(receipt_no, items, cashier, refund_method, idem))
 
     def return_lines(self, conn: Any, receipt_no: int, items: Any) -> tuple[dict[str, Any], Callable[[Any], list[dict[str, Any]]]]:
         """Check a return of ``items`` of a sale; ``(original receipt, build(conn) -> negative lines)``.
@@ -466,13 +448,7 @@ class SaleService:
             raise BadRequest("kind must be deposit or withdrawal")
         if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= self.cfg.max_amount_cents:
             raise BadRequest(f"amount must be 1..{self.cfg.max_amount_cents} cents", field="amount")
-        if idem is not None:
-            async with self.idem.lock(idem):
-                prior = self.idem.lookup(idem)
-                if prior is not None:
-                    return prior[1]
-                return await self._cash_move(kind, amount, cashier, reason, idem)
-        return await self._cash_move(kind, amount, cashier, reason, idem)
+        return await self.idem.once(idem, lambda: self._cash_move(kind, amount, cashier, reason, idem))
 
     async def _cash_move(self, kind: str, amount: int, cashier: str, reason: str, idem: IdemKey | None) -> dict[str, Any]:
         draft: dict[str, Any] = {"kind": kind, "amount": amount, "cashier": cashier, "reason": str(reason)[:200],
