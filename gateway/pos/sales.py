@@ -198,12 +198,15 @@ class SaleService:
 
     async def commit_refunded(self, type_: str, draft: dict[str, Any], idem: IdemKey | None,
                                check: Callable[[Txn], None]) -> dict[str, Any]:
-        """Commit a receipt whose money already went back to the customer; if that fails, say so loudly."""
+        """Commit a receipt whose non-cash money already went back to the customer (card, voucher);
+        if that fails, say so loudly (cash is only paid out once the receipt exists)."""
         try:
             return await self._commit(type_, draft, idem, check)
         except Exception:
-            log.error("%s refunded %s to the customer but the receipt could not be committed: reconcile by hand",
-                      type_, [(p["method"], p["amount"]) for p in draft["payments"]])
+            paid_out = [(p["method"], p["amount"]) for p in draft["payments"] if not self.payments.get(p["method"]).is_cash]
+            if paid_out:
+                log.error("%s refunded %s to the customer but the receipt could not be committed: reconcile by hand",
+                          type_, paid_out)
             raise
 
     async def sign(self, kind: str, draft: dict[str, Any]) -> None:
